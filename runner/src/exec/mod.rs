@@ -1,0 +1,419 @@
+//! Executing a notebook: parameters in, every code cell run on the kernel in order, outputs and
+//! papermill metadata recorded, the executed notebook written however the run ends.
+
+mod outputs;
+mod papermill;
+mod progress;
+mod terminal;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::Utc;
+use serde_json::{Map, Value};
+use tokio::sync::watch;
+use tokio::time::{Instant, sleep_until};
+
+use crate::kernel::{self, Death, Kernel, KernelError, KernelEvent, Message, Update};
+use crate::notebook::params::{self, ParamError, Placement};
+use crate::notebook::{CellType, Destination, Notebook, NotebookFileError};
+use outputs::{Effect, OutputRecorder};
+use progress::Progress;
+
+/// How long to wait for the IOPub `idle` after the execute_reply before moving on without it.
+const IDLE_GRACE: Duration = Duration::from_secs(3);
+/// How long an interrupted cell gets to stop before the kernel is killed.
+const INTERRUPT_GRACE: Duration = Duration::from_secs(5);
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Exit codes of `runner exec`, documented in the README.
+pub mod exit_code {
+    pub const CELL_ERROR: u8 = 1;
+    pub const USAGE: u8 = 2;
+    pub const TIMEOUT: u8 = 3;
+    pub const KERNEL_DIED: u8 = 4;
+    pub const INTERNAL: u8 = 5;
+    pub const INTERRUPTED: u8 = 130;
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub kernel: Option<String>,
+    /// The kernel's working directory; the notebook's directory when unset.
+    pub cwd: Option<PathBuf>,
+    pub cell_timeout: Option<Duration>,
+    pub run_timeout: Option<Duration>,
+    pub allow_errors: bool,
+    pub log_output: bool,
+    pub progress: bool,
+    /// Save the partial notebook this often while cells run; never per cell.
+    pub autosave: Option<Duration>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub input: PathBuf,
+    pub output: Destination,
+    pub parameters: Map<String, Value>,
+    pub options: Options,
+}
+
+/// How a run ended. Cell numbers are 1-based positions in the executed notebook (banners aside).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Completed,
+    CellFailed { cell: usize, ename: String, evalue: String },
+    TimedOut { cell: usize, limit: Duration, whole_run: bool },
+    KernelDied { cell: usize, death: Death },
+    Interrupted { cell: Option<usize> },
+}
+
+impl Outcome {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Completed => 0,
+            Self::CellFailed { .. } => exit_code::CELL_ERROR,
+            Self::TimedOut { .. } => exit_code::TIMEOUT,
+            Self::KernelDied { .. } => exit_code::KERNEL_DIED,
+            Self::Interrupted { .. } => exit_code::INTERRUPTED,
+        }
+    }
+
+    fn failed_cell(&self) -> Option<usize> {
+        match self {
+            Self::Completed => None,
+            Self::CellFailed { cell, .. } | Self::TimedOut { cell, .. } | Self::KernelDied { cell, .. } => Some(*cell),
+            Self::Interrupted { cell } => *cell,
+        }
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Completed => write!(f, "all cells completed"),
+            Self::CellFailed { cell, ename, evalue } => write!(f, "cell {cell} raised {ename}: {evalue}"),
+            Self::TimedOut { cell, limit, whole_run: false } => {
+                write!(f, "cell {cell} timed out after {}s (--cell-timeout)", limit.as_secs_f64())
+            }
+            Self::TimedOut { cell, limit, whole_run: true } => {
+                write!(f, "the run timed out after {}s (--timeout) in cell {cell}", limit.as_secs_f64())
+            }
+            Self::KernelDied { cell, death } => write!(f, "the kernel died while running cell {cell}: {death}"),
+            Self::Interrupted { cell: Some(cell) } => write!(f, "interrupted while running cell {cell}"),
+            Self::Interrupted { cell: None } => write!(f, "interrupted before any cell ran"),
+        }
+    }
+}
+
+/// Problems that stop a run before (or instead of) executing it.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error(transparent)]
+    Notebook(#[from] NotebookFileError),
+    #[error(transparent)]
+    Params(#[from] ParamError),
+    #[error(transparent)]
+    Kernel(#[from] KernelError),
+    #[error("working directory {0} is not a directory")]
+    Cwd(PathBuf),
+    #[error("the run timed out after {0:?} while the kernel was starting")]
+    StartupTimedOut(Duration),
+}
+
+impl ExecError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Notebook(NotebookFileError::Write { .. }) => exit_code::INTERNAL,
+            Self::Notebook(_) | Self::Params(_) | Self::Cwd(_) | Self::Kernel(KernelError::Spec(_)) => exit_code::USAGE,
+            Self::StartupTimedOut(_) => exit_code::TIMEOUT,
+            Self::Kernel(_) => exit_code::KERNEL_DIED,
+        }
+    }
+}
+
+/// Executes the job and writes the executed notebook. `stop` turns true on SIGINT/SIGTERM.
+pub async fn run(job: &Job, stop: watch::Receiver<bool>) -> Result<Outcome, ExecError> {
+    let mut notebook = crate::notebook::read(&job.input)?;
+    params::validate(&job.parameters)?;
+    if !job.parameters.is_empty() && params::inject(&mut notebook, &job.parameters) == Placement::AtTop {
+        tracing::warn!("the notebook has no cell tagged `parameters`: parameters injected at the top");
+        eprintln!("runner: warning: no cell is tagged `parameters`; the injected-parameters cell was put at the top");
+    }
+    let cwd = match &job.options.cwd {
+        Some(dir) => dir.clone(),
+        None => job.input.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf(),
+    };
+    if !cwd.is_dir() {
+        return Err(ExecError::Cwd(cwd));
+    }
+    let kernel_name = job.options.kernel.clone().or_else(|| kernelspec_name(&notebook)).unwrap_or_else(|| "python3".into());
+    let spec = kernel::spec::find(&kernel_name).map_err(KernelError::from)?;
+
+    let started_at = Utc::now();
+    let run_deadline = job.options.run_timeout.map(|t| Instant::now() + t);
+    papermill::start_run(&mut notebook, &job.input.to_string_lossy(), &output_label(&job.output), &job.parameters, started_at);
+    if let Some(Value::Object(kernelspec)) = notebook.metadata.get_mut("kernelspec") {
+        kernelspec.insert("name".into(), spec.name.clone().into());
+    }
+
+    let mut stop = stop;
+    let startup = async {
+        match run_deadline {
+            Some(deadline) => tokio::time::timeout_at(deadline, Kernel::start(spec, &cwd, STARTUP_TIMEOUT))
+                .await
+                .map_err(|_| ExecError::StartupTimedOut(job.options.run_timeout.unwrap_or_default()))?
+                .map_err(ExecError::from),
+            None => Kernel::start(spec, &cwd, STARTUP_TIMEOUT).await.map_err(ExecError::from),
+        }
+    };
+    let mut kernel = tokio::select! {
+        kernel = startup => kernel?,
+        _ = stop.wait_for(|stopped| *stopped) => {
+            return finish(job, notebook, Outcome::Interrupted { cell: None });
+        }
+    };
+    notebook.metadata.insert("language_info".into(), kernel.language_info().clone());
+
+    let mut executor = Executor {
+        kernel: &mut kernel,
+        notebook: &mut notebook,
+        recorder: OutputRecorder::default(),
+        job,
+        run_deadline,
+        stop,
+        last_save: Instant::now(),
+    };
+    let outcome = executor.run_cells().await;
+    match &outcome {
+        Outcome::Completed | Outcome::CellFailed { .. } => kernel.shutdown().await,
+        _ => kernel.kill().await,
+    }
+    finish(job, notebook, outcome)
+}
+
+fn kernelspec_name(notebook: &Notebook) -> Option<String> {
+    notebook.metadata.get("kernelspec")?.get("name")?.as_str().map(str::to_owned)
+}
+
+fn output_label(output: &Destination) -> String {
+    match output {
+        Destination::File(path) => path.to_string_lossy().into_owned(),
+        Destination::Stdout => "-".into(),
+    }
+}
+
+/// Stamps the end of the run, adds the error banner, writes the notebook.
+fn finish(job: &Job, mut notebook: Notebook, outcome: Outcome) -> Result<Outcome, ExecError> {
+    papermill::finish_run(&mut notebook, Utc::now(), outcome != Outcome::Completed);
+    if let Some(cell) = outcome.failed_cell() {
+        papermill::insert_error_banner(&mut notebook, cell - 1, &outcome.to_string());
+    }
+    job.output.write(&crate::notebook::to_file_text(&notebook))?;
+    Ok(outcome)
+}
+
+/// How one cell ended.
+enum CellEnd {
+    Ok,
+    Error { ename: String, evalue: String },
+    TimedOut { whole_run: bool },
+    Died(Death),
+    Interrupted,
+}
+
+/// What woke the cell loop.
+enum Wake {
+    Kernel(Update),
+    Deadline,
+    IdleOverdue,
+    Autosave,
+    Stop,
+}
+
+struct Executor<'a> {
+    kernel: &'a mut Kernel,
+    notebook: &'a mut Notebook,
+    recorder: OutputRecorder,
+    job: &'a Job,
+    run_deadline: Option<Instant>,
+    stop: watch::Receiver<bool>,
+    last_save: Instant,
+}
+
+impl Executor<'_> {
+    async fn run_cells(&mut self) -> Outcome {
+        let to_run: Vec<usize> = (0..self.notebook.cells.len()).filter(|&i| self.notebook.cells[i].cell_type == CellType::Code).collect();
+        let progress = Progress::new(self.job.options.progress, to_run.len());
+        for (done, &index) in to_run.iter().enumerate() {
+            let started = Utc::now();
+            let clock = Instant::now();
+            papermill::start_cell(&mut self.notebook.cells[index], started);
+            let end = if self.notebook.cells[index].is_blank_code() { CellEnd::Ok } else { self.run_cell(index).await };
+            let allowed_error = self.job.options.allow_errors || self.notebook.cells[index].has_tag("raises-exception");
+            let failed = !matches!(end, CellEnd::Ok);
+            papermill::finish_cell(&mut self.notebook.cells[index], started, Utc::now(), failed);
+            progress.cell_done(done + 1, to_run.len(), clock.elapsed());
+            let cell = index + 1;
+            let outcome = match end {
+                CellEnd::Ok => continue,
+                CellEnd::Error { .. } if allowed_error => continue,
+                CellEnd::Error { ename, evalue } => Outcome::CellFailed { cell, ename, evalue },
+                CellEnd::TimedOut { whole_run } => {
+                    let limit = if whole_run { self.job.options.run_timeout } else { self.job.options.cell_timeout };
+                    Outcome::TimedOut { cell, limit: limit.unwrap_or_default(), whole_run }
+                }
+                CellEnd::Died(death) => Outcome::KernelDied { cell, death },
+                CellEnd::Interrupted => Outcome::Interrupted { cell: Some(cell) },
+            };
+            progress.finish();
+            return outcome;
+        }
+        progress.finish();
+        Outcome::Completed
+    }
+
+    async fn run_cell(&mut self, index: usize) -> CellEnd {
+        self.recorder.start_cell();
+        let cell = &self.notebook.cells[index];
+        let stop_on_error = !(self.job.options.allow_errors || cell.has_tag("raises-exception"));
+        let request = match self.kernel.execute(&cell.source, stop_on_error).await {
+            Ok(id) => id,
+            Err(error) => return CellEnd::Died(Death::Exited(error.to_string())),
+        };
+        let cell_deadline = self.job.options.cell_timeout.map(|t| Instant::now() + t);
+        let (mut deadline, whole_run) = earliest(cell_deadline, self.run_deadline);
+        let mut interrupted = false;
+        let mut reply: Option<Message> = None;
+        let mut idle_by: Option<Instant> = None;
+        let mut idle = false;
+        let autosave = self.job.options.autosave.filter(|_| matches!(self.job.output, Destination::File(_)));
+
+        while !(idle && reply.is_some()) {
+            let next_save = autosave.map(|every| self.last_save + every);
+            let wake = tokio::select! {
+                update = self.kernel.next() => Wake::Kernel(update),
+                () = sleep_until_opt(deadline) => Wake::Deadline,
+                () = sleep_until_opt(idle_by) => Wake::IdleOverdue,
+                () = sleep_until_opt(next_save) => Wake::Autosave,
+                _ = self.stop.wait_for(|stopped| *stopped) => Wake::Stop,
+            };
+            match wake {
+                Wake::Kernel(Update::Died(death)) => {
+                    self.recorder.finish_cell(&mut self.notebook.cells, index);
+                    return CellEnd::Died(death);
+                }
+                Wake::Kernel(Update::Event(KernelEvent::IoPub(message))) if message.is_reply_to(&request) => {
+                    idle |= self.on_iopub(index, &message);
+                }
+                Wake::Kernel(Update::Event(KernelEvent::ShellReply(message)))
+                    if message.is_reply_to(&request) && message.msg_type == "execute_reply" =>
+                {
+                    record_timing(&mut self.notebook.cells[index].metadata, "shell.execute_reply", &message);
+                    idle_by = Some(Instant::now() + IDLE_GRACE);
+                    reply = Some(message);
+                }
+                Wake::Kernel(Update::Event(_)) => {}
+                Wake::Deadline if interrupted => {
+                    self.recorder.finish_cell(&mut self.notebook.cells, index);
+                    return CellEnd::TimedOut { whole_run };
+                }
+                Wake::Deadline => {
+                    tracing::info!(cell = index + 1, "time limit reached: interrupting the kernel");
+                    self.kernel.interrupt().await;
+                    interrupted = true;
+                    deadline = Some(Instant::now() + INTERRUPT_GRACE);
+                }
+                Wake::IdleOverdue => {
+                    tracing::warn!(cell = index + 1, "no IOPub idle within {IDLE_GRACE:?} of the execute_reply; moving on");
+                    break;
+                }
+                Wake::Autosave => self.autosave(index),
+                Wake::Stop => {
+                    self.recorder.finish_cell(&mut self.notebook.cells, index);
+                    return CellEnd::Interrupted;
+                }
+            }
+        }
+        self.recorder.finish_cell(&mut self.notebook.cells, index);
+        if interrupted {
+            return CellEnd::TimedOut { whole_run };
+        }
+        let content = reply.map(|r| r.content).unwrap_or(Value::Null);
+        match content.get("status").and_then(Value::as_str) {
+            Some("ok") => CellEnd::Ok,
+            Some("aborted") => CellEnd::Error { ename: "Aborted".into(), evalue: "the kernel aborted the request".into() },
+            _ => CellEnd::Error {
+                ename: content.get("ename").and_then(Value::as_str).unwrap_or("Error").to_owned(),
+                evalue: content.get("evalue").and_then(Value::as_str).unwrap_or_default().to_owned(),
+            },
+        }
+    }
+
+    /// Handles an IOPub message of the running cell; returns true for its `idle` status.
+    fn on_iopub(&mut self, index: usize, message: &Message) -> bool {
+        let cells = &mut self.notebook.cells;
+        match message.execution_state() {
+            Some("idle") => {
+                record_timing(&mut cells[index].metadata, "iopub.status.idle", message);
+                return true;
+            }
+            Some("busy") => record_timing(&mut cells[index].metadata, "iopub.status.busy", message),
+            _ => {}
+        }
+        if message.msg_type == "execute_input" {
+            record_timing(&mut cells[index].metadata, "iopub.execute_input", message);
+        }
+        match self.recorder.handle(cells, &message.msg_type, &message.content) {
+            Effect::ExecutionCount(count) => cells[index].execution_count = Some(count),
+            Effect::Stream { name, text } if self.job.options.log_output => echo(&name, &text, &self.job.output),
+            Effect::Stream { .. } | Effect::None => {}
+        }
+        false
+    }
+
+    /// Writes the notebook as it stands, the running cell's outputs so far included.
+    fn autosave(&mut self, index: usize) {
+        self.last_save = Instant::now();
+        let mut snapshot = self.notebook.clone();
+        snapshot.cells[index].outputs = self.recorder.snapshot();
+        if let Err(error) = self.job.output.write(&crate::notebook::to_file_text(&snapshot)) {
+            tracing::warn!(%error, "autosave failed");
+        }
+    }
+}
+
+/// `--log-output`: the cell's streams go to the runner's own, except that stdout goes to stderr
+/// when the notebook itself is being written to stdout.
+fn echo(name: &str, text: &str, output: &Destination) {
+    use std::io::Write;
+    let to_stderr = name == "stderr" || *output == Destination::Stdout;
+    let result = if to_stderr { std::io::stderr().write_all(text.as_bytes()) } else { std::io::stdout().write_all(text.as_bytes()) };
+    if let Err(error) = result {
+        tracing::debug!(%error, "cannot echo cell output");
+    }
+}
+
+fn record_timing(metadata: &mut Map<String, Value>, key: &str, message: &Message) {
+    let Some(date) = &message.date else { return };
+    let execution = metadata.entry("execution").or_insert_with(|| Value::Object(Map::new()));
+    if let Value::Object(execution) = execution {
+        execution.insert(key.into(), date.clone().into());
+    }
+}
+
+/// The earlier of the cell's and the run's deadlines, and whether it is the run's.
+fn earliest(cell: Option<Instant>, run: Option<Instant>) -> (Option<Instant>, bool) {
+    match (cell, run) {
+        (Some(c), Some(r)) if r < c => (Some(r), true),
+        (None, Some(r)) => (Some(r), true),
+        (c, _) => (c, false),
+    }
+}
+
+async fn sleep_until_opt(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,168 @@
+//! Starting a kernel process: a private run dir, an ipc connection file, the process in its own
+//! process group, and a watcher that reports its exit the moment it happens.
+
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+
+use jupyter_protocol::ConnectionInfo;
+use jupyter_protocol::connection_info::Transport;
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use tokio::sync::watch;
+
+use super::KernelError;
+use super::spec::KernelSpec;
+
+/// The five ipc "ports": with `transport: ipc` each names the socket file `{ip}-{port}`.
+const PORTS: [u16; 5] = [1, 2, 3, 4, 5];
+
+/// A 0700 directory holding the connection file and the ipc socket files; removed on drop
+/// (ipykernel leaves its socket files behind).
+#[derive(Debug)]
+pub struct RunDir {
+    path: PathBuf,
+}
+
+impl RunDir {
+    /// Creates a short private dir: ipc socket paths must fit in `sun_path` (108 bytes).
+    pub fn create() -> Result<Self, KernelError> {
+        let base = std::env::temp_dir();
+        let base = if base.as_os_str().len() > 60 { PathBuf::from("/tmp") } else { base };
+        let mut last_error = None;
+        for _ in 0..8 {
+            let suffix = &uuid::Uuid::new_v4().simple().to_string()[..10];
+            let path = base.join(format!("tiffin-{suffix}"));
+            match std::fs::DirBuilder::new().mode(0o700).create(&path) {
+                Ok(()) => return Ok(Self { path }),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last_error = Some(e),
+                Err(e) => return Err(KernelError::RunDir(path, e)),
+            }
+        }
+        Err(KernelError::RunDir(base, last_error.unwrap_or_else(|| std::io::Error::other("no free name"))))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for RunDir {
+    fn drop(&mut self) {
+        if let Err(error) = std::fs::remove_dir_all(&self.path) {
+            tracing::warn!(dir = %self.path.display(), %error, "could not remove the kernel's run dir");
+        }
+    }
+}
+
+/// Connection info with a fresh random key, ipc sockets inside `run_dir`.
+pub fn connection_info(run_dir: &RunDir, kernel_name: &str) -> Result<ConnectionInfo, KernelError> {
+    let mut key = [0u8; 32];
+    getrandom::fill(&mut key).map_err(|e| KernelError::Random(e.to_string()))?;
+    Ok(ConnectionInfo {
+        ip: run_dir.path().join("k").to_string_lossy().into_owned(),
+        transport: Transport::IPC,
+        shell_port: PORTS[0],
+        iopub_port: PORTS[1],
+        stdin_port: PORTS[2],
+        control_port: PORTS[3],
+        hb_port: PORTS[4],
+        key: key.iter().map(|b| format!("{b:02x}")).collect(),
+        signature_scheme: "hmac-sha256".into(),
+        kernel_name: Some(kernel_name.to_owned()),
+    })
+}
+
+/// The socket files the kernel binds; they exist once it listens.
+pub fn socket_paths(info: &ConnectionInfo) -> Vec<PathBuf> {
+    PORTS.iter().map(|port| PathBuf::from(format!("{}-{port}", info.ip))).collect()
+}
+
+/// A running kernel process, leader of its own process group.
+#[derive(Debug)]
+pub struct KernelProcess {
+    pgid: Pid,
+    exit: watch::Receiver<Option<ExitStatus>>,
+}
+
+impl KernelProcess {
+    /// Spawns the kernel with the connection file written into the run dir.
+    pub fn spawn(spec: &KernelSpec, info: &ConnectionInfo, run_dir: &RunDir, cwd: &Path) -> Result<Self, KernelError> {
+        let connection_file = run_dir.path().join("kernel.json");
+        let json = serde_json::to_vec_pretty(info).map_err(|e| KernelError::Spawn(spec.name.clone(), std::io::Error::other(e)))?;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&connection_file)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, &json))
+            .map_err(|e| KernelError::RunDir(connection_file.clone(), e))?;
+
+        let argv: Vec<String> = spec
+            .argv
+            .iter()
+            .map(|arg| {
+                arg.replace("{connection_file}", &connection_file.to_string_lossy()).replace("{resource_dir}", &spec.dir.to_string_lossy())
+            })
+            .collect();
+        let mut command = tokio::process::Command::new(&argv[0]);
+        command
+            .args(&argv[1..])
+            .current_dir(cwd)
+            .envs(&spec.env)
+            // ipykernel polls this pid and exits when its parent is gone, even after a SIGKILL.
+            .env("JPY_PARENT_PID", std::process::id().to_string())
+            // Keeps debugpy's frozen-modules warnings out of every run's stderr.
+            .env("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+            .stdin(Stdio::null())
+            // The kernel's own fd 1 must never mix into a notebook written to our stdout.
+            .stdout(std::io::stderr())
+            .process_group(0)
+            .kill_on_drop(true);
+        let mut child = command.spawn().map_err(|e| KernelError::Spawn(format!("{} ({})", spec.name, argv[0]), e))?;
+        let pid = child.id().ok_or_else(|| KernelError::Spawn(spec.name.clone(), std::io::Error::other("exited at once")))?;
+        let (exit_tx, exit) = watch::channel(None);
+        tokio::spawn(async move {
+            let status = child.wait().await;
+            let _ = exit_tx.send(status.ok().or_else(|| Some(ExitStatus::default())));
+        });
+        tracing::debug!(pid, ?argv, "kernel started");
+        Ok(Self { pgid: Pid::from_raw(pid as i32), exit })
+    }
+
+    /// Resolves when the kernel process has exited.
+    pub async fn exited(&self) -> ExitStatus {
+        let mut exit = self.exit.clone();
+        match exit.wait_for(Option::is_some).await {
+            Ok(status) => status.unwrap_or_default(),
+            Err(_) => ExitStatus::default(),
+        }
+    }
+
+    pub fn has_exited(&self) -> bool {
+        self.exit.borrow().is_some()
+    }
+
+    /// Signals the kernel's whole process group, as jupyter_client does.
+    pub fn signal(&self, signal: Signal) {
+        if let Err(error) = killpg(self.pgid, signal) {
+            tracing::debug!(%error, ?signal, "signalling the kernel's process group");
+        }
+    }
+
+    /// Waits up to `grace` for a clean exit, then kills the process group (which also ends any
+    /// process the kernel started in it).
+    pub async fn stop(&self, grace: Duration) {
+        let _ = tokio::time::timeout(grace, self.exited()).await;
+        self.signal(Signal::SIGKILL);
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.exited()).await;
+    }
+}
+
+impl Drop for KernelProcess {
+    fn drop(&mut self) {
+        // Every exit path, panics and cancelled runs included, ends the kernel's process group.
+        self.signal(Signal::SIGKILL);
+    }
+}

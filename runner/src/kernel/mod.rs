@@ -1,0 +1,179 @@
+//! A Jupyter kernel driven over ZeroMQ: discovery, launch, messaging, shutdown.
+
+mod client;
+mod launch;
+mod message;
+pub mod spec;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+use serde_json::Value;
+
+pub use client::KernelEvent;
+pub use message::Message;
+pub use spec::{InterruptMode, KernelSpec, SpecError};
+
+use client::Client;
+use launch::{KernelProcess, RunDir};
+
+#[derive(Debug, thiserror::Error)]
+pub enum KernelError {
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    #[error("cannot create the kernel's run dir {0}: {1}")]
+    RunDir(PathBuf, std::io::Error),
+    #[error("no randomness for the connection key: {0}")]
+    Random(String),
+    #[error("cannot start kernel {0}: {1}")]
+    Spawn(String, std::io::Error),
+    #[error("kernel exited during start-up ({0})")]
+    ExitedAtStartup(String),
+    #[error("kernel did not become ready within {0:?}")]
+    StartupTimeout(Duration),
+    #[error("cannot connect to the kernel: {0}")]
+    Connect(String),
+    #[error("cannot send to the kernel: {0}")]
+    Send(String),
+}
+
+/// Why the kernel is gone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Death {
+    Exited(String),
+    HeartbeatLost,
+}
+
+impl std::fmt::Display for Death {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Exited(status) => write!(f, "the kernel process exited ({status})"),
+            Self::HeartbeatLost => write!(f, "the kernel stopped answering its heartbeat"),
+        }
+    }
+}
+
+/// What waiting on a running kernel yields.
+#[derive(Debug)]
+pub enum Update {
+    Event(KernelEvent),
+    Died(Death),
+}
+
+/// A started, connected kernel. Dropping it kills the process group and removes the run dir.
+pub struct Kernel {
+    spec: KernelSpec,
+    client: Client,
+    // Field order matters for drop: the process is killed before its run dir is removed.
+    process: KernelProcess,
+    _run_dir: RunDir,
+    language_info: Value,
+}
+
+impl Kernel {
+    /// Launches the kernel and waits until it answers kernel_info and its IOPub is known to reach
+    /// us (the JEP 65 `iopub_welcome`, or for older kernels an IOPub message about our request).
+    pub async fn start(spec: KernelSpec, cwd: &Path, timeout: Duration) -> Result<Self, KernelError> {
+        let run_dir = RunDir::create()?;
+        let info = launch::connection_info(&run_dir, &spec.name)?;
+        let process = KernelProcess::spawn(&spec, &info, &run_dir, cwd)?;
+        let sockets = launch::socket_paths(&info);
+        let ready = async {
+            tokio::select! {
+                () = client::sockets_ready(&sockets) => {}
+                status = process.exited() => return Err(KernelError::ExitedAtStartup(status.to_string())),
+            }
+            let mut client = Client::connect(&info).await?;
+            let language_info = handshake(&mut client, &process).await?;
+            Ok((client, language_info))
+        };
+        let (client, language_info) = tokio::time::timeout(timeout, ready).await.map_err(|_| KernelError::StartupTimeout(timeout))??;
+        Ok(Self { spec, client, process, _run_dir: run_dir, language_info })
+    }
+
+    pub fn spec(&self) -> &KernelSpec {
+        &self.spec
+    }
+
+    /// `language_info` from the kernel's kernel_info_reply.
+    pub fn language_info(&self) -> &Value {
+        &self.language_info
+    }
+
+    /// Sends the code for execution; returns the request's msg_id. With `stop_on_error` the
+    /// kernel aborts requests queued behind a failing one.
+    pub async fn execute(&mut self, code: &str, stop_on_error: bool) -> Result<String, KernelError> {
+        self.client.execute(code, stop_on_error).await
+    }
+
+    /// The next message, or the kernel's death (noticed the moment the process exits).
+    pub async fn next(&mut self) -> Update {
+        if self.process.has_exited() {
+            return Update::Died(Death::Exited(self.process.exited().await.to_string()));
+        }
+        tokio::select! {
+            biased;
+            event = self.client.next_event() => match event {
+                Some(KernelEvent::HeartbeatLost) | None => Update::Died(Death::HeartbeatLost),
+                Some(event) => Update::Event(event),
+            },
+            status = self.process.exited() => Update::Died(Death::Exited(status.to_string())),
+        }
+    }
+
+    /// Interrupts the running cell the way the kernelspec asks for.
+    pub async fn interrupt(&mut self) {
+        match self.spec.interrupt_mode {
+            InterruptMode::Signal => self.process.signal(Signal::SIGINT),
+            InterruptMode::Message => {
+                if let Err(error) = self.client.interrupt().await {
+                    tracing::warn!(%error, "interrupt request failed");
+                }
+            }
+        }
+    }
+
+    /// Asks the kernel to shut down, then makes sure its whole process group is gone.
+    pub async fn shutdown(mut self) {
+        if !self.process.has_exited()
+            && let Err(error) = self.client.shutdown().await
+        {
+            tracing::debug!(%error, "shutdown request failed");
+        }
+        self.process.stop(Duration::from_secs(3)).await;
+    }
+
+    /// Kills the kernel at once (timeouts that an interrupt did not end, a dead heartbeat).
+    pub async fn kill(self) {
+        self.process.stop(Duration::ZERO).await;
+    }
+}
+
+async fn handshake(client: &mut Client, process: &KernelProcess) -> Result<Value, KernelError> {
+    let mut request = client.kernel_info().await?;
+    let mut iopub_seen = false;
+    let mut language_info = None;
+    loop {
+        let event = tokio::select! {
+            event = client.next_event() => event,
+            status = process.exited() => return Err(KernelError::ExitedAtStartup(status.to_string())),
+            // A reply without any IOPub traffic means our subscription was not in place yet.
+            () = tokio::time::sleep(Duration::from_secs(1)), if language_info.is_some() => {
+                request = client.kernel_info().await?;
+                continue;
+            }
+        };
+        match event {
+            Some(KernelEvent::IoPub(message)) if message.msg_type == "iopub_welcome" || message.is_reply_to(&request) => iopub_seen = true,
+            Some(KernelEvent::ShellReply(message)) if message.msg_type == "kernel_info_reply" => {
+                language_info = Some(message.content.get("language_info").cloned().unwrap_or(Value::Null));
+            }
+            Some(KernelEvent::HeartbeatLost) | None => return Err(KernelError::Connect("the kernel stopped answering".into())),
+            Some(_) => {}
+        }
+        if let (true, Some(info)) = (iopub_seen, &language_info) {
+            return Ok(info.clone());
+        }
+    }
+}

@@ -1,0 +1,6 @@
+//! Tiffin's runner: executes Jupyter notebooks on a real kernel.
+
+pub mod cli;
+pub mod exec;
+pub mod kernel;
+pub mod notebook;

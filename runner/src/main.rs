@@ -1,0 +1,82 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+use runner::cli::{Cli, Command, exit_code};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::watch;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            return ExitCode::from(if error.use_stderr() { exit_code::USAGE } else { 0 });
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("RUNNER_LOG").unwrap_or_else(|_| "runner=warn".into()))
+        .init();
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("runner: cannot start the async runtime: {error}");
+            return ExitCode::from(exit_code::INTERNAL);
+        }
+    };
+    ExitCode::from(runtime.block_on(dispatch(cli)))
+}
+
+async fn dispatch(cli: Cli) -> u8 {
+    match cli.command {
+        Command::Exec(args) => exec(args).await,
+    }
+}
+
+async fn exec(args: runner::cli::ExecArgs) -> u8 {
+    let job = match args.into_job() {
+        Ok(job) => job,
+        Err(error) => {
+            eprintln!("runner: {error}");
+            return exit_code::USAGE;
+        }
+    };
+    let stop = match stop_on_signals() {
+        Ok(stop) => stop,
+        Err(error) => {
+            eprintln!("runner: cannot install signal handlers: {error}");
+            return exit_code::INTERNAL;
+        }
+    };
+    match runner::exec::run(&job, stop).await {
+        Ok(outcome) => {
+            if outcome.exit_code() != 0 {
+                let saved = match &job.output {
+                    runner::notebook::Destination::File(path) => format!("; partial notebook saved to {}", path.display()),
+                    runner::notebook::Destination::Stdout => String::new(),
+                };
+                eprintln!("runner: {outcome}{saved}");
+            }
+            outcome.exit_code()
+        }
+        Err(error) => {
+            eprintln!("runner: {error}");
+            error.exit_code()
+        }
+    }
+}
+
+/// A flag that turns true on SIGINT or SIGTERM, so the run can save its work and stop its kernel.
+fn stop_on_signals() -> std::io::Result<watch::Receiver<bool>> {
+    let (tx, rx) = watch::channel(false);
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+        let _ = tx.send(true);
+    });
+    Ok(rx)
+}
