@@ -31,10 +31,10 @@ pub struct ExecArgs {
     #[arg(short, long, value_name = "OUTPUT")]
     pub output: Option<PathBuf>,
     /// A parameter, typed like papermill does: True/False/None, int, float, else a string.
-    #[arg(short = 'p', long = "parameters", num_args = 2, value_names = ["NAME", "VALUE"], action = clap::ArgAction::Append)]
+    #[arg(short = 'p', long = "parameters", num_args = 2, value_names = ["NAME", "VALUE"], action = clap::ArgAction::Append, allow_hyphen_values = true)]
     pub parameters: Vec<String>,
     /// A parameter whose value is always a string.
-    #[arg(short = 'r', long = "parameters-raw", num_args = 2, value_names = ["NAME", "VALUE"], action = clap::ArgAction::Append)]
+    #[arg(short = 'r', long = "parameters-raw", num_args = 2, value_names = ["NAME", "VALUE"], action = clap::ArgAction::Append, allow_hyphen_values = true)]
     pub raw_parameters: Vec<String>,
     /// Parameters as a YAML or JSON mapping.
     #[arg(short = 'y', long = "parameters-yaml", value_name = "YAML")]

@@ -77,7 +77,8 @@ pub fn finish_run(notebook: &mut Notebook, ended: DateTime<Utc>, failed: bool) {
         if let Some(started) = started {
             meta.insert("duration".into(), seconds(started.with_timezone(&Utc), ended));
         }
-        meta.insert("exception".into(), failed.into());
+        // papermill leaves null here unless a cell raised.
+        meta.insert("exception".into(), if failed { Value::Bool(true) } else { Value::Null });
     }
 }
 

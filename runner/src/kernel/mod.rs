@@ -12,6 +12,9 @@ use nix::sys::signal::Signal;
 use serde_json::Value;
 
 pub use client::KernelEvent;
+
+/// How long messages still in flight from a kernel that just exited are waited for.
+const DRAIN_AFTER_EXIT: Duration = Duration::from_millis(100);
 pub use message::Message;
 pub use spec::{InterruptMode, KernelSpec, SpecError};
 
@@ -107,18 +110,25 @@ impl Kernel {
         self.client.execute(code, stop_on_error).await
     }
 
-    /// The next message, or the kernel's death (noticed the moment the process exits).
+    /// The next message, or the kernel's death (noticed the moment the process exits, once the
+    /// messages it sent before dying have been drained).
     pub async fn next(&mut self) -> Update {
-        if self.process.has_exited() {
-            return Update::Died(Death::Exited(self.process.exited().await.to_string()));
-        }
         tokio::select! {
             biased;
-            event = self.client.next_event() => match event {
-                Some(KernelEvent::HeartbeatLost) | None => Update::Died(Death::HeartbeatLost),
-                Some(event) => Update::Event(event),
-            },
-            status = self.process.exited() => Update::Died(Death::Exited(status.to_string())),
+            event = self.client.next_event() => Self::update_from(event),
+            status = self.process.exited() => {
+                match tokio::time::timeout(DRAIN_AFTER_EXIT, self.client.next_event()).await {
+                    Ok(Some(event @ (KernelEvent::IoPub(_) | KernelEvent::ShellReply(_)))) => Update::Event(event),
+                    _ => Update::Died(Death::Exited(status.to_string())),
+                }
+            }
+        }
+    }
+
+    fn update_from(event: Option<KernelEvent>) -> Update {
+        match event {
+            Some(KernelEvent::HeartbeatLost) | None => Update::Died(Death::HeartbeatLost),
+            Some(event) => Update::Event(event),
         }
     }
 
