@@ -45,7 +45,7 @@ impl Progress {
 
     pub fn finish(&self) {
         if let Self::Bar(bar) = self {
-            bar.finish_and_clear();
+            bar.finish();
         }
     }
 }

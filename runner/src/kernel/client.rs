@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use jupyter_protocol::{ConnectionInfo, ExecuteRequest, InterruptRequest, JupyterMessage, KernelInfoRequest, ShutdownRequest};
 use jupyter_zmq_client::{
-    ClientControlConnection, Connection, DealerSendConnection, RawMessage, create_client_control_connection,
+    ClientControlConnection, ClientHeartbeatConnection, Connection, DealerSendConnection, RawMessage, create_client_control_connection,
     create_client_heartbeat_connection, create_client_iopub_connection, create_client_shell_connection_with_identity,
     peer_identity_for_session,
 };
@@ -139,20 +139,22 @@ async fn read_channel<S: SocketRecv>(
     }
 }
 
-/// Pings the kernel's heartbeat; a REQ socket that timed out is out of step, so each miss gets a
-/// fresh socket.
+/// Pings the kernel's heartbeat. Connecting is inside the time limit too: zeromq's connect waits
+/// for the peer's greeting, which a frozen kernel never sends. A REQ socket that timed out is out
+/// of step, so each miss gets a fresh socket.
 async fn watch_heartbeat(info: ConnectionInfo, tx: mpsc::UnboundedSender<KernelEvent>) {
     let mut misses = 0;
-    let mut socket = None;
+    let mut socket: Option<ClientHeartbeatConnection> = None;
     loop {
         tokio::time::sleep(HEARTBEAT_PERIOD).await;
-        if socket.is_none() {
-            socket = create_client_heartbeat_connection(&info).await.ok();
-        }
-        let beat = match socket.as_mut() {
-            Some(hb) => tokio::time::timeout(HEARTBEAT_TIMEOUT, hb.single_heartbeat()).await,
-            None => Ok(Err(jupyter_zmq_client::RuntimeError::ZmqMessageError("no heartbeat socket".into()))),
-        };
+        let beat = tokio::time::timeout(HEARTBEAT_TIMEOUT, async {
+            let hb = match socket.as_mut() {
+                Some(hb) => hb,
+                None => socket.insert(create_client_heartbeat_connection(&info).await?),
+            };
+            hb.single_heartbeat().await
+        })
+        .await;
         if matches!(beat, Ok(Ok(()))) {
             misses = 0;
             continue;

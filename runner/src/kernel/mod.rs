@@ -91,7 +91,9 @@ impl Kernel {
             let language_info = handshake(&mut client, &process).await?;
             Ok((client, language_info))
         };
+        let launched = std::time::Instant::now();
         let (client, language_info) = tokio::time::timeout(timeout, ready).await.map_err(|_| KernelError::StartupTimeout(timeout))??;
+        tracing::debug!(took = ?launched.elapsed(), "kernel ready");
         Ok(Self { spec, client, process, _run_dir: run_dir, language_info })
     }
 
@@ -151,7 +153,9 @@ impl Kernel {
         {
             tracing::debug!(%error, "shutdown request failed");
         }
+        let asked = std::time::Instant::now();
         self.process.stop(Duration::from_secs(3)).await;
+        tracing::debug!(took = ?asked.elapsed(), "kernel shut down");
     }
 
     /// Kills the kernel at once (timeouts that an interrupt did not end, a dead heartbeat).
