@@ -2,7 +2,6 @@
 //! `json.dumps(nb, sort_keys=True, indent=1, separators=(",", ": "), ensure_ascii=False)` plus a
 //! trailing newline.
 
-use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -91,12 +90,7 @@ fn write_value(out: &mut String, value: &Value, level: usize) {
     match value {
         Value::Null => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
-            (Some(i), _, _) => write!(out, "{i}").unwrap_or_default(),
-            (None, Some(u), _) => write!(out, "{u}").unwrap_or_default(),
-            (None, None, Some(f)) => out.push_str(&python::float_repr(f)),
-            _ => out.push_str(&n.to_string()),
-        },
+        Value::Number(n) => out.push_str(&python::number_repr(n)),
         // serde_json escapes exactly the characters Python's json escapes with ensure_ascii=False.
         Value::String(s) => out.push_str(&Value::String(s.clone()).to_string()),
         Value::Array(items) if items.is_empty() => out.push_str("[]"),

@@ -1,7 +1,7 @@
 //! Python source text for values: what the runner writes into cells the kernel executes, and how
 //! Python itself prints floats (nbformat files are written by Python's json module).
 
-use serde_json::Value;
+use serde_json::{Number, Value};
 
 /// A Python literal that evaluates to `value`: strings survive any content (quotes, backslashes,
 /// newlines, control characters, any unicode), numbers keep their type, objects become dicts.
@@ -16,10 +16,7 @@ fn write_literal(out: &mut String, value: &Value) {
         Value::Null => out.push_str("None"),
         Value::Bool(true) => out.push_str("True"),
         Value::Bool(false) => out.push_str("False"),
-        Value::Number(n) => match n.as_f64() {
-            Some(f) if n.is_f64() => out.push_str(&float_repr(f)),
-            _ => out.push_str(&n.to_string()),
-        },
+        Value::Number(n) => out.push_str(&number_repr(n)),
         Value::String(s) => write_str_literal(out, s),
         Value::Array(items) => {
             out.push('[');
@@ -66,6 +63,17 @@ fn write_str_literal(out: &mut String, s: &str) {
         }
     }
     out.push('"');
+}
+
+/// How Python prints a JSON number: integers exactly as written, whatever their size; floats as
+/// `repr(float)`.
+pub fn number_repr(n: &Number) -> String {
+    let text = n.to_string();
+    let digits = text.strip_prefix('-').unwrap_or(&text);
+    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+        return text;
+    }
+    text.parse::<f64>().map_or(text, float_repr)
 }
 
 /// Python's `repr(float)`: the shortest round-tripping digits, in positional notation when the
@@ -149,6 +157,10 @@ mod tests {
         assert_eq!(literal(&json!(42)), "42");
         assert_eq!(literal(&json!(-7)), "-7");
         assert_eq!(literal(&json!(1.0)), "1.0");
+        let big: Value = serde_json::from_str("123456789012345678901234567890").unwrap();
+        assert_eq!(literal(&big), "123456789012345678901234567890");
+        let small: Value = serde_json::from_str("1.5E-7").unwrap();
+        assert_eq!(literal(&small), "1.5e-07");
         assert_eq!(literal(&json!(["a", 1, {"k": false}])), "[\"a\", 1, {\"k\": False}]");
     }
 
