@@ -24,7 +24,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -596,7 +596,16 @@ def kernel_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     dirs = {name: base / name for name in ("data", "config", "runtime", "ipython")}
     for path in dirs.values():
         path.mkdir()
-    dropped_prefixes = ("JUPYTER", "CONDA", "PYTHON", "IPYTHON", "MPL", "VIRTUAL_ENV", "RUST_LOG")
+    dropped_prefixes = (
+        "JUPYTER",
+        "CONDA",
+        "PYTHON",
+        "IPYTHON",
+        "MPL",
+        "VIRTUAL_ENV",
+        "RUST_LOG",
+        "RUNNER_LOG",
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith(dropped_prefixes)}
     env["PATH"] = f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}"
     env["VIRTUAL_ENV"] = str(VENV)
@@ -643,12 +652,15 @@ import sys, nbformat
 from nbclient import NotebookClient
 nb = nbformat.read(sys.argv[1], as_version=4)
 NotebookClient(nb, kernel_name="python3", coalesce_streams=True, timeout=60,
+               allow_errors=sys.argv[4] == "allow-errors",
                resources={"metadata": {"path": sys.argv[3]}}).execute()
 nbformat.write(nb, sys.argv[2])
 """
 
 
-def run_nbclient(notebook: Path, output: Path, env: Mapping[str, str]) -> NotebookNode:
+def run_nbclient(
+    notebook: Path, output: Path, env: Mapping[str, str], *, allow_errors: bool = False
+) -> NotebookNode:
     proc = subprocess.run(
         [
             str(VENV_PYTHON),
@@ -657,6 +669,7 @@ def run_nbclient(notebook: Path, output: Path, env: Mapping[str, str]) -> Notebo
             str(notebook),
             str(output),
             str(notebook.parent),
+            "allow-errors" if allow_errors else "stop-on-error",
         ],
         env=dict(env),
         capture_output=True,
@@ -692,17 +705,3 @@ def run_papermill(
     if expect_ok:
         assert proc.returncode == 0, f"papermill reference run failed: {proc.stderr[-3000:]}"
     return nbformat.read(str(output), as_version=4)
-
-
-@dataclass
-class Expect:
-    """A collector for soft assertions: report every mismatch of a case at once."""
-
-    failures: list[str] = field(default_factory=list)
-
-    def check(self, condition: bool, message: str) -> None:
-        if not condition:
-            self.failures.append(message)
-
-    def done(self, context: str = "") -> None:
-        assert not self.failures, "\n".join(self.failures) + (f"\n\n{context}" if context else "")

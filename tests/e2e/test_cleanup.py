@@ -38,6 +38,12 @@ KINDS: dict[str, Kind] = {
     "run-timeout": Kind("while True:\n    pass", ("--timeout", "2"), 3),
     "sigint": Kind("time.sleep(60)", (), 130, signal.SIGINT),
     "sigterm": Kind("time.sleep(60)", (), 130, signal.SIGTERM),
+    "sigint-kernel-ignores-it": Kind(
+        "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\ntime.sleep(60)",
+        (),
+        130,
+        signal.SIGINT,
+    ),
 }
 
 
@@ -128,7 +134,7 @@ def test_nothing_left_behind(outcomes: Outcomes, name: str) -> None:
     assert outcome.after_marker.exists() == (kind.exit_code == 0), "last cell ran iff success"
 
 
-@pytest.mark.parametrize("name", ["sigint", "sigterm"])
+@pytest.mark.parametrize("name", ["sigint", "sigterm", "sigint-kernel-ignores-it"])
 def test_signal_exits_130_quickly_with_partial_notebook(outcomes: Outcomes, name: str) -> None:
     outcome, _ = outcomes.get(name)
     run = outcome.run
@@ -140,3 +146,21 @@ def test_signal_exits_130_quickly_with_partial_notebook(outcomes: Outcomes, name
     assert cells["before"].execution_count == 1
     assert cells["after"].execution_count is None
     assert cells["after"].outputs == []
+
+
+def test_sigint_while_the_kernel_starts(runner: Runner, tmp_path: Path) -> None:
+    """Interrupted before the kernel is ready: exit 130, and the kernel and run dir are gone."""
+    path = write_notebook(make_notebook(["print('never mind')"]), tmp_path / "early.ipynb")
+    handle = runner.start(path)
+    kernel = handle.wait_for_kernel(timeout=20)
+    sent = handle.send_signal(signal.SIGINT)
+    run = handle.finish(timeout=30)
+    assert run.returncode == 130, run.describe()
+    assert time.monotonic() - sent < 10
+    assert live_kernel_processes([kernel]) == []
+    assert kernel.connection_file is not None
+    assert not kernel.connection_file.exists()
+    assert not kernel.connection_file.parent.exists() or kernel.connection_file.parent in (
+        Path("/tmp"),
+        tmp_path,
+    )

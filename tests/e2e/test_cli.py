@@ -13,6 +13,7 @@ import nbformat.v3
 import pytest
 
 from conftest import (
+    VENV,
     VENV_PYTHON,
     Runner,
     cell_by_id,
@@ -62,9 +63,10 @@ def test_default_kernel_is_python3(runner: Runner, tmp_path: Path) -> None:
     assert run.notebook().metadata["language_info"]["name"] == "python"
 
 
-def test_kernel_found_via_jupyter_path(runner: Runner, tmp_path: Path) -> None:
-    """A kernelspec under $JUPYTER_PATH/kernels/<name>/kernel.json is found and launched."""
-    spec_dir = tmp_path / "jpath" / "kernels" / "e2e-custom"
+@pytest.mark.parametrize("variable", ["JUPYTER_PATH", "JUPYTER_DATA_DIR"])
+def test_kernel_found_via_jupyter_dirs(runner: Runner, tmp_path: Path, variable: str) -> None:
+    """A kernelspec under $JUPYTER_PATH or $JUPYTER_DATA_DIR (+ /kernels/<name>/kernel.json)."""
+    spec_dir = tmp_path / "jdir" / "kernels" / "e2e-custom"
     spec_dir.mkdir(parents=True)
     launcher = (
         "import os, sys; os.environ['E2E_SPEC'] = 'custom'; "
@@ -81,9 +83,18 @@ def test_kernel_found_via_jupyter_path(runner: Runner, tmp_path: Path) -> None:
         kernel="e2e-custom",
     )
     path = write_notebook(nb, tmp_path / "custom.ipynb")
-    run = runner.run(path, env={"JUPYTER_PATH": str(tmp_path / "jpath")}, timeout=30)
+    run = runner.run(path, env={variable: str(tmp_path / "jdir")}, timeout=30)
     assert run.returncode == 0, run.describe()
     assert literal_from_stdout(cell_by_id(run.notebook(), "c")) == "custom"
+
+
+def test_kernel_found_via_python3_on_path(runner: Runner, nb_file: Callable[..., Path]) -> None:
+    """Without VIRTUAL_ENV, the env prefix comes from `python3` on PATH (the venv's)."""
+    path = nb_file([code("import sys\nprint(repr(sys.prefix))", cell_id="c")])
+    run = runner.run(path, env={"VIRTUAL_ENV": None}, timeout=30)
+    assert run.returncode == 0, run.describe()
+    seen = literal_from_stdout(cell_by_id(run.notebook(), "c"))
+    assert os.path.realpath(seen) == os.path.realpath(VENV)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -195,6 +206,33 @@ def test_default_output_path(runner: Runner, nb_file: Callable[..., Path]) -> No
     assert run.output_path == path.with_name("analysis.v2.out.ipynb")
     assert stream_text(cell_by_id(run.notebook(), "c")) == "x\n"
     assert path.read_bytes() == original, "the input must not be modified"
+
+
+def test_unicode_and_spaces_in_paths(runner: Runner, tmp_path: Path) -> None:
+    nbdir = tmp_path / "dir with spaces ✓"
+    nbdir.mkdir()
+    path = write_notebook(
+        make_notebook([code("print('ok')", cell_id="c")]), nbdir / "my nb 🎉.ipynb"
+    )
+    run = runner.run(path, output=None, timeout=30)
+    assert run.returncode == 0, run.describe()
+    assert run.output_path == nbdir / "my nb 🎉.out.ipynb"
+    assert stream_text(cell_by_id(run.notebook(), "c")) == "ok\n"
+
+
+def test_relative_paths_resolve_against_the_runner_cwd(runner: Runner, tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    nb = make_notebook([code("import os\nprint(repr(os.getcwd()))", cell_id="c")])
+    write_notebook(nb, tmp_path / "sub" / "rel.ipynb")
+    handle = runner.start_raw(
+        ["exec", "sub/rel.ipynb", "-o", "rel-out.ipynb"],
+        output=tmp_path / "rel-out.ipynb",
+        cwd=tmp_path,
+    )
+    run = handle.finish(timeout=30)
+    assert run.returncode == 0, run.describe()
+    seen = literal_from_stdout(cell_by_id(run.notebook(), "c"))
+    assert os.path.realpath(seen) == os.path.realpath(tmp_path / "sub")
 
 
 def test_output_may_overwrite_input_when_named(

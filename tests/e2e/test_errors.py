@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from nbformat import NotebookNode
+from nbformat.v4 import new_output
 
 from conftest import (
     ERROR_TAG,
@@ -123,10 +124,16 @@ def papermill_failed(
 
 
 def test_banner_text_matches_papermill(stopped: ErrorCase, papermill_failed: NotebookNode) -> None:
+    """Papermill's banner text, to the letter; the top banner then also says why the run stopped
+    (a papermill banner cannot tell a raise from a time-out or a dead kernel)."""
     ours = stopped.run.notebook()
     ref = [c.source for c in papermill_failed.cells if ERROR_TAG in c.metadata.get("tags", [])]
     mine = [c.source for c in ours.cells if ERROR_TAG in c.metadata.get("tags", [])]
-    assert mine == ref
+    assert len(mine) == len(ref) == 2
+    top, reason = mine[0].split("\n\n", 1)
+    assert top == ref[0]
+    assert reason == "cell 3 raised ValueError: boom-e2e"
+    assert mine[1] == ref[1]
 
 
 def test_failed_run_cell_metadata_keys_match_papermill(
@@ -204,3 +211,32 @@ def test_error_after_raises_exception_cell_still_stops(runner: Runner, tmp_path:
     assert run.returncode == 1, run.describe()
     assert not marker.exists()
     assert "unexpected" in run.stderr
+
+
+def test_input_request_fails_the_cell_instead_of_hanging(
+    runner: Runner, nb_file: Callable[..., Path]
+) -> None:
+    """No stdin: `input()` raises StdinNotImplementedError (as with nbclient) and the run stops."""
+    path = nb_file([code("name = input('who? ')", cell_id="ask"), code("print('next')")])
+    run = runner.run(path, "--no-progress", timeout=30)
+    assert run.returncode == 1, run.describe()
+    assert run.duration < 15, run.describe()
+    cell = next(c for c in run.notebook().cells if c.get("id") == "ask")
+    assert [o.ename for o in cell.outputs if o.output_type == "error"] == [
+        "StdinNotImplementedError"
+    ]
+
+
+def test_pending_cells_lose_stale_outputs(runner: Runner, tmp_path: Path) -> None:
+    """Cells not reached are 'pending' like papermill's: no old execution_count or outputs."""
+    stale = code("print('never')", cell_id="stale")
+    stale.execution_count = 7
+    stale.outputs = [new_output("stream", name="stdout", text="old output\n")]
+    nb = make_notebook([code("raise ValueError('stop')"), stale])
+    path = write_notebook(nb, tmp_path / "stale.ipynb")
+    run = runner.run(path, timeout=30)
+    assert run.returncode == 1, run.describe()
+    cell = next(c for c in run.notebook().cells if c.get("id") == "stale")
+    assert cell.execution_count is None
+    assert cell.outputs == []
+    assert cell.metadata["papermill"]["status"] == "pending"

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from conftest import Runner, code, code_cells, make_notebook, stream_text, write_notebook
+from conftest import (
+    VENV_PYTHON,
+    Runner,
+    code,
+    code_cells,
+    make_notebook,
+    stream_text,
+    write_notebook,
+)
 
 
 def marker_cell(marker: Path) -> str:
@@ -40,7 +49,10 @@ def test_kernel_death_exit_4(runner: Runner, tmp_path: Path) -> None:
 def test_kernel_death_mid_output(runner: Runner, tmp_path: Path) -> None:
     """Output printed before the kernel dies is kept in the partial notebook."""
     path, marker = notebook_with(
-        tmp_path, "import os, sys\nprint('last words')\nsys.stdout.flush()\nos._exit(3)"
+        tmp_path,
+        # flush() only hands the message to libzmq; the sleep lets it reach the runner.
+        "import os, sys, time\nprint('last words')\nsys.stdout.flush()\ntime.sleep(0.5)\n"
+        "os._exit(3)",
     )
     run = runner.run(path, timeout=30)
     assert run.returncode == 4, run.describe()
@@ -103,3 +115,20 @@ def test_whole_run_timeout_spans_cells(runner: Runner, tmp_path: Path) -> None:
     assert run.returncode == 3, run.describe()
     assert run.duration < 20, run.describe()
     assert not marker.exists()
+
+
+def test_kernel_that_exits_at_startup_does_not_hang(runner: Runner, tmp_path: Path) -> None:
+    """A kernelspec whose process exits at once: exit 4 (the kernel died), quickly."""
+    spec_dir = tmp_path / "jdir" / "kernels" / "e2e-dies"
+    spec_dir.mkdir(parents=True)
+    spec = {
+        "argv": [str(VENV_PYTHON), "-c", "import sys; sys.exit(3)", "-f", "{connection_file}"],
+        "display_name": "E2E dies",
+        "language": "python",
+    }
+    (spec_dir / "kernel.json").write_text(json.dumps(spec))
+    path = write_notebook(make_notebook(["print(1)"], kernel="e2e-dies"), tmp_path / "d.ipynb")
+    run = runner.run(path, env={"JUPYTER_PATH": str(tmp_path / "jdir")}, timeout=40)
+    assert run.returncode == 4, run.describe()
+    assert run.duration < 20, run.describe()
+    assert run.stderr.strip(), run.describe()

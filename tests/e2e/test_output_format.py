@@ -166,6 +166,102 @@ def test_nbformat_4_4_input_without_cell_ids(runner: Runner, tmp_path: Path) -> 
     assert stream_text(run.notebook().cells[0]) == "old minor\n"
 
 
+@pytest.mark.parametrize(
+    "cells",
+    [pytest.param([], id="no-cells"), pytest.param([markdown("only *text*")], id="markdown-only")],
+)
+def test_notebook_without_code_cells(
+    runner: Runner, tmp_path: Path, cells: list[NotebookNode]
+) -> None:
+    path = write_notebook(make_notebook(cells), tmp_path / "nocode.ipynb")
+    run = runner.run(path, timeout=30)
+    assert run.returncode == 0, run.describe()
+    nb = run.notebook()
+    assert [c.source for c in nb.cells] == [c.source for c in cells]
+    assert nb.metadata["language_info"]["name"] == "python"
+
+
+# ---------------------------------------------------------------------------------------------
+# JSON fidelity: numbers and line splitting exactly as Python's json/nbformat write them
+# ---------------------------------------------------------------------------------------------
+
+NUMBERS: dict[str, Any] = {
+    "big_int": 123456789012345678901234567890,
+    "u64_max_plus_one": 2**64,
+    "i64_min_minus_one": -(2**63) - 1,
+    "large_float": 1e20,
+    "small_float": 1e-07,
+    "negative_zero": -0.0,
+    "one_point_zero": 1.0,
+    "tenth": 0.1,
+    "pi": 3.141592653589793,
+}
+# Python's str.splitlines (used by nbformat when writing) also breaks at these characters.
+ODD_BREAKS = "a\x0bb\x0cc\x1cd\x1de\x1ef\x85g\u2028h\u2029i\n"
+
+
+def _numbers_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True)
+
+
+@pytest.fixture(scope="module")
+def fidelity_run(runner: Runner, tmp_path_factory: pytest.TempPathFactory) -> RunResult:
+    nb = make_notebook(
+        [
+            markdown(f"odd breaks: {ODD_BREAKS}and a lone\rcarriage return", cell_id="md"),
+            code(f"import sys\n_ = sys.stdout.write({ODD_BREAKS!r})", cell_id="stream"),
+            code(
+                "from IPython.display import display\n"
+                f"display({{'application/json': {NUMBERS!r}, 'text/plain': {ODD_BREAKS!r}}},"
+                " raw=True)",
+                cell_id="display",
+            ),
+            code("a = 1\nb = 2\na + b", cell_id="string-source"),
+        ]
+    )
+    nb.metadata["numbers"] = NUMBERS
+    cell_by_id(nb, "md").metadata["numbers"] = NUMBERS
+    raw = json.loads(nbformat.writes(nb))
+    for cell in raw["cells"]:
+        if cell["id"] == "string-source":
+            cell["source"] = "a = 1\nb = 2\na + b"  # a plain string is valid nbformat too
+    path = tmp_path_factory.mktemp("fidelity") / "fidelity.ipynb"
+    path.write_text(json.dumps(raw, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
+    return runner.run(path, timeout=30, check_format=False)
+
+
+def test_numbers_survive_exactly(fidelity_run: RunResult) -> None:
+    assert fidelity_run.returncode == 0, fidelity_run.describe()
+    assert fidelity_run.output_text is not None
+    out = json.loads(fidelity_run.output_text)
+    md = next(c for c in out["cells"] if c["id"] == "md")
+    assert _numbers_json(out["metadata"]["numbers"]) == _numbers_json(NUMBERS)
+    assert _numbers_json(md["metadata"]["numbers"]) == _numbers_json(NUMBERS)
+
+
+def test_numbers_from_the_kernel_survive(fidelity_run: RunResult) -> None:
+    assert fidelity_run.returncode == 0, fidelity_run.describe()
+    assert fidelity_run.output_text is not None
+    out = json.loads(fidelity_run.output_text)
+    cell = next(c for c in out["cells"] if c["id"] == "display")
+    assert _numbers_json(cell["outputs"][0]["data"]["application/json"]) == _numbers_json(NUMBERS)
+
+
+def test_text_with_odd_line_breaks_round_trips(fidelity_run: RunResult) -> None:
+    nb = _ok(fidelity_run)
+    assert stream_text(cell_by_id(nb, "stream")) == ODD_BREAKS
+    assert cell_by_id(nb, "display").outputs[0].data["text/plain"] == ODD_BREAKS
+    assert cell_by_id(nb, "md").source == f"odd breaks: {ODD_BREAKS}and a lone\rcarriage return"
+    assert cell_by_id(nb, "string-source").source == "a = 1\nb = 2\na + b"
+
+
+def test_fidelity_output_written_like_jupyter(fidelity_run: RunResult) -> None:
+    """Number spelling (1e+20, 1e-07, -0.0) and line splitting (str.splitlines) as nbformat."""
+    assert fidelity_run.returncode == 0, fidelity_run.describe()
+    assert fidelity_run.output_text is not None
+    assert format_problems(fidelity_run.output_text, "fidelity output") == []
+
+
 # ---------------------------------------------------------------------------------------------
 # papermill metadata, compared with papermill's own output for the same notebook
 # ---------------------------------------------------------------------------------------------

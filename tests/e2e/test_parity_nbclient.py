@@ -174,3 +174,36 @@ def test_input_notebook_untouched(parity: Parity) -> None:
     """The input file is not modified when -o names another file."""
     assert parity.ours.returncode == 0, parity.ours.describe()
     assert parity.input_path.read_text(encoding="utf-8") == parity.input_text
+
+
+ERROR_CELLS: list[tuple[str, str]] = [
+    ("raise-in-cell", "raise ValueError('plain')"),
+    (
+        "raise-in-function",
+        "def outer():\n    return inner()\n\ndef inner():\n    return 1 / 0\n\nouter()",
+    ),
+    ("raise-in-library", "import json\njson.loads('{')"),
+    ("output-then-raise", "print('partial')\nraise KeyError('k')"),
+    ("syntax-error", "def broken(:\n    pass"),
+    ("after-errors", "print('still running')"),
+]
+
+
+def test_error_outputs_match_nbclient(
+    runner: Runner, kernel_env: dict[str, str], tmp_path: Path
+) -> None:
+    """With errors allowed, error outputs (ename, evalue, traceback) are stored like nbclient's."""
+    nb = make_notebook([code(src, cell_id=cid) for cid, src in ERROR_CELLS])
+    path = write_notebook(nb, tmp_path / "errors.ipynb")
+    reference = run_nbclient(path, tmp_path / "ref.ipynb", kernel_env, allow_errors=True)
+    ours = runner.run(path, "--allow-errors", timeout=30)
+    assert ours.returncode == 0, ours.describe()
+    mismatches = []
+    for cid, _ in ERROR_CELLS:
+        mine, ref = (
+            normalized(cell_by_id(ours.notebook(), cid)),
+            normalized(cell_by_id(reference, cid)),
+        )
+        if mine != ref:
+            mismatches.append(f"{cid}:\n  runner  {mine}\n  nbclient {ref}")
+    assert not mismatches, "\n".join(mismatches)
