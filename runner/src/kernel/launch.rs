@@ -79,6 +79,11 @@ pub fn socket_paths(info: &ConnectionInfo) -> Vec<PathBuf> {
     PORTS.iter().map(|port| PathBuf::from(format!("{}-{port}", info.ip))).collect()
 }
 
+/// Whether the kernel command starts ipykernel (`-m ipykernel_launcher`, `-m ipykernel`).
+fn is_ipykernel(argv: &[String]) -> bool {
+    argv.windows(2).any(|w| w[0] == "-m" && (w[1] == "ipykernel_launcher" || w[1] == "ipykernel"))
+}
+
 /// A running kernel process, leader of its own process group.
 #[derive(Debug)]
 pub struct KernelProcess {
@@ -99,13 +104,18 @@ impl KernelProcess {
             .and_then(|mut f| std::io::Write::write_all(&mut f, &json))
             .map_err(|e| KernelError::RunDir(connection_file.clone(), e))?;
 
-        let argv: Vec<String> = spec
+        let mut argv: Vec<String> = spec
             .argv
             .iter()
             .map(|arg| {
                 arg.replace("{connection_file}", &connection_file.to_string_lossy()).replace("{resource_dir}", &spec.dir.to_string_lossy())
             })
             .collect();
+        if is_ipykernel(&argv) {
+            // As nbclient does: a batch run has no use for IPython's history database, and
+            // closing it costs every run time at shutdown (and a write into $HOME).
+            argv.push("--HistoryManager.hist_file=:memory:".into());
+        }
         let mut command = tokio::process::Command::new(&argv[0]);
         command
             .args(&argv[1..])
