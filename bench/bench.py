@@ -9,10 +9,13 @@ from __future__ import annotations
 import argparse
 import ctypes
 import datetime as dt
+import gc
+import hashlib
 import importlib.metadata
 import json
 import os
 import platform
+import shutil
 import signal
 import statistics
 import subprocess
@@ -34,7 +37,11 @@ VENV = Path(os.environ.get("TIFFIN_VENV", str(ROOT / ".venv"))).absolute()
 DEFAULT_RUNNER = ROOT / "target" / "release" / "runner"
 ALL_TOOLS = ("runner", "papermill", "nbclient")
 NOISY_LOAD = 0.25  # CPUs used by other processes during a run above which it is flagged
+# Wall time not spent on a CPU by the tool or its kernel (with nothing else busy) above which a
+# run is flagged as stalled: ipykernel 7.4 sometimes takes ~2.4 s longer to exit (README).
+STALL_S = 1.5
 KIB_PER_MIB = 1024
+_CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 # --------------------------------------------------------------------------------------------------
 # Notebooks
@@ -257,6 +264,18 @@ def _ptrace(request: int, pid: int, addr: int = 0, data: int = 0) -> None:
         raise OSError(e, f"ptrace({request:#x}, {pid}): {os.strerror(e)}")
 
 
+def reset_own_peak() -> int:
+    """Lowers our own RSS high-water mark to the current RSS; returns it (KiB, 0 if unknown).
+
+    A child's `ru_maxrss` starts from its parent's: exec() folds the high-water mark of the
+    address space it replaces -- ours, as Python spawns with vfork() -- into the child's.
+    """
+    gc.collect()
+    with suppress(OSError), open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # Linux >= 4.0: reset the peak RSS to the current RSS
+    return read_vm(os.getpid()).get("VmHWM", 0)
+
+
 def become_subreaper() -> bool:
     """Orphaned kernels re-parent to us, so we can see them exit and reap them."""
     return int(_libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)) == 0
@@ -274,6 +293,17 @@ def read_vm(pid: int) -> dict[str, int]:
     except (FileNotFoundError, ProcessLookupError, PermissionError):
         pass
     return out
+
+
+def read_cpu(pid: int) -> float | None:
+    """User + system CPU seconds of a process (all its threads, live and exited)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    fields = stat[stat.rfind(b")") + 2 :].split()  # fields[0] is field 3, "state"
+    return (int(fields[11]) + int(fields[12])) / _CLK_TCK
 
 
 def children_of(pid: int) -> list[int]:
@@ -313,15 +343,18 @@ def process_alive(pid: int) -> bool:
 class Descendant:
     pid: int
     cmdline: list[str]
+    first_seen_s: float  # since the tool was started
+    last_seen_s: float  # the last sample that found it alive
     hwm_kib: int = 0
 
 
 class Sampler(threading.Thread):
     """Polls /proc every `interval` seconds: the tool's own VmHWM/VmRSS and its descendants'."""
 
-    def __init__(self, pid: int, interval: float) -> None:
+    def __init__(self, pid: int, t0: float, interval: float) -> None:
         super().__init__(daemon=True)
         self.pid = pid
+        self.t0 = t0
         self.interval = interval
         self.samples = 0
         self.tool_hwm_kib = 0
@@ -352,7 +385,9 @@ class Sampler(threading.Thread):
             dvm = read_vm(pid)
             if not dvm:
                 continue
-            d = self.descendants.setdefault(pid, Descendant(pid, []))
+            now = time.perf_counter() - self.t0
+            d = self.descendants.setdefault(pid, Descendant(pid, [], now, now))
+            d.last_seen_s = now
             d.hwm_kib = max(d.hwm_kib, dvm.get("VmHWM", 0))
             cmd = read_cmdline(pid)
             if cmd:  # re-read: right after fork it is still the parent's command line
@@ -364,14 +399,17 @@ class Measurement:
     exit_code: int
     wall_s: float
     ru_maxrss_kib: int  # wait4() rusage of the tool: max over it and the children it reaped
+    harness_hwm_kib: int  # our own peak RSS when spawning the tool (a floor for ru_maxrss)
     tool_hwm_exit_kib: int | None  # the tool's own VmHWM at its exit (ptrace exit stop)
     tool_hwm_sampled_kib: int  # the largest VmHWM seen by the sampler (tool process only)
     tool_rss_sampled_kib: int  # the largest VmRSS seen by the sampler (tool process only)
     samples: int
     kernel_hwm_sampled_kib: int  # the largest VmHWM seen of any descendant (the kernel)
     kernel_argv: list[str]
+    kernel_seen_s: tuple[float, float] | None  # first and last time the kernel was seen alive
     kernel_linger_s: float | None  # how long the kernel outlived the tool
     cpu_s: float  # CPU time (user + system) of the tool and its kernel
+    tool_cpu_s: float | None  # CPU time of the tool process alone (ptrace exit stop)
     other_cpu_s: float  # CPU time used by other processes on the machine during the run
     steal_s: float  # CPU time stolen by the hypervisor during the run (all CPUs)
     timed_out: bool
@@ -381,6 +419,10 @@ class Measurement:
     def other_load(self) -> float:
         """Average number of CPUs busy with something else than the measured run."""
         return self.other_cpu_s / self.wall_s if self.wall_s > 0 else 0.0
+
+    @property
+    def stalled(self) -> bool:
+        return self.wall_s - self.cpu_s > STALL_S and self.other_load <= NOISY_LOAD
 
     @property
     def tool_peak_kib(self) -> int:
@@ -419,9 +461,6 @@ def _wait_gone(pids: Sequence[int], limit_s: float) -> tuple[bool, float]:
         if time.monotonic() >= deadline:
             return False, cpu
         time.sleep(0.005)
-
-
-_CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 def system_cpu() -> tuple[float, float]:
@@ -466,6 +505,7 @@ def measure(
 ) -> Measurement:
     notes: list[str] = []
     timed_out = threading.Event()
+    harness_hwm = reset_own_peak()
     busy0, steal0 = system_cpu()
     self0 = self_cpu()
     with stdout.open("wb") as out, stderr.open("wb") as err:
@@ -487,7 +527,7 @@ def measure(
             traced = True
         except OSError as e:
             notes.append(f"ptrace unavailable ({e}); tool peak from sampling only")
-    sampler = Sampler(pid, interval_s)
+    sampler = Sampler(pid, t0, interval_s)
     sampler.start()
 
     def on_timeout() -> None:
@@ -497,6 +537,7 @@ def measure(
     watchdog = threading.Timer(timeout_s, on_timeout)
     watchdog.start()
     hwm_exit: int | None = None
+    tool_cpu: float | None = None
     try:
         while True:
             _, status, rusage = os.wait4(pid, 0)
@@ -509,6 +550,7 @@ def measure(
                     # exit_group() is under way but the memory is not yet released: the
                     # tool's own high-water mark, exactly, without the kernel's.
                     hwm_exit = read_vm(pid).get("VmHWM")
+                    tool_cpu = read_cpu(pid)
                     _ptrace(PTRACE_CONT, pid)
                 elif event == PTRACE_EVENT_STOP:
                     _ptrace(PTRACE_LISTEN, pid)
@@ -559,14 +601,17 @@ def measure(
         exit_code=proc.returncode,
         wall_s=wall,
         ru_maxrss_kib=rusage.ru_maxrss,
+        harness_hwm_kib=harness_hwm,
         tool_hwm_exit_kib=hwm_exit,
         tool_hwm_sampled_kib=sampler.tool_hwm_kib,
         tool_rss_sampled_kib=sampler.tool_rss_max_kib,
         samples=sampler.samples,
         kernel_hwm_sampled_kib=max((d.hwm_kib for d in kernels), default=0),
         kernel_argv=kernel_argv,
+        kernel_seen_s=(kernels[0].first_seen_s, kernels[0].last_seen_s) if kernels else None,
         kernel_linger_s=linger,
         cpu_s=cpu,
+        tool_cpu_s=tool_cpu,
         other_cpu_s=max(0.0, busy1 - busy0 - cpu - (self1 - self0)),
         steal_s=steal1 - steal0,
         timed_out=timed_out.is_set(),
@@ -609,7 +654,7 @@ def run_one(
 ) -> RunRecord:
     output = tool_output_path(nb_path, tool)
     output.unlink(missing_ok=True)
-    argv = tool_argv(tool, nb_path, output, args.runner)
+    argv = tool_argv(tool, nb_path, output, args.runner_exe)
     logs = args.out / "logs"
     tag = f"{spec.name}.{tool}.{'warmup' if rep < 0 else f'rep{rep + 1}'}"
     stdout, stderr = logs / f"{tag}.stdout", logs / f"{tag}.stderr"
@@ -657,7 +702,9 @@ def progress(rec: RunRecord) -> str:
     status = "ok" if rec.ok else f"FAILED: {rec.error}"
     rep = "warm-up" if rec.rep < 0 else f"rep {rec.rep + 1}"
     return (
-        f"  {rec.notebook:<11} {rec.tool:<9} {rep:<7} {m.wall_s:6.2f} s  cpu {m.cpu_s:5.2f} s  "
+        f"  {rec.notebook:<11} {rec.tool:<9} {rep:<7} {m.wall_s:6.2f} s  cpu {m.cpu_s:5.2f} s "
+        f"(tool {'-' if m.tool_cpu_s is None else f'{m.tool_cpu_s:.2f}'})  "
+        f"idle {m.wall_s - m.cpu_s:5.2f} s  "
         f"peak {_mib(m.tool_peak_kib):>5} MiB  ru_maxrss {_mib(m.ru_maxrss_kib):>5} MiB  "
         f"kernel {_mib(m.kernel_hwm_sampled_kib):>5} MiB  others {m.other_load:4.2f} CPU  {status}"
     )
@@ -680,7 +727,9 @@ class Summary:
     peak_max_kib: int | None = None
     ru_maxrss_median_kib: float | None = None
     kernel_median_kib: float | None = None
+    n_stalled: int = 0
     cpu_median_s: float | None = None
+    tool_cpu_median_s: float | None = None
     other_load_max: float | None = None  # CPUs busy with other processes, worst run
 
 
@@ -701,7 +750,10 @@ def summarize(
                 s.peak_max_kib = max(m.tool_peak_kib for m in ok)
                 s.ru_maxrss_median_kib = statistics.median(m.ru_maxrss_kib for m in ok)
                 s.kernel_median_kib = statistics.median(m.kernel_hwm_sampled_kib for m in ok)
+                s.n_stalled = sum(m.stalled for m in ok)
                 s.cpu_median_s = statistics.median(m.cpu_s for m in ok)
+                tool_cpu = [m.tool_cpu_s for m in ok if m.tool_cpu_s is not None]
+                s.tool_cpu_median_s = statistics.median(tool_cpu) if tool_cpu else None
                 s.other_load_max = max(m.other_load for m in ok)
             out.append(s)
     return out
@@ -747,12 +799,39 @@ def ratio(summaries: list[Summary], nb: str, peer: str, metric: str) -> float | 
     return x / y
 
 
-def evaluate_targets(summaries: list[Summary]) -> list[dict[str, Any]]:
+def paired_ratios(runs: list[RunRecord], nb: str, peer: str, metric: str) -> list[float]:
+    """runner/peer within each repetition (both ran back to back, so slow drifts cancel)."""
+
+    def value(m: Measurement) -> float:
+        return m.wall_s if metric == "wall" else m.tool_peak_kib
+
+    by_rep: dict[tuple[str, int], Measurement] = {
+        (r.tool, r.rep): r.m for r in runs if r.notebook == nb and r.ok and r.rep >= 0
+    }
+    out: list[float] = []
+    for (tool, rep), m in sorted(by_rep.items()):
+        other = by_rep.get((peer, rep))
+        if tool == "runner" and other is not None and value(other) > 0:
+            out.append(value(m) / value(other))
+    return out
+
+
+def evaluate_targets(summaries: list[Summary], runs: list[RunRecord]) -> list[dict[str, Any]]:
     res: list[dict[str, Any]] = []
     for t in TARGETS:
         r = ratio(summaries, t.notebook, t.peer, t.metric)
         verdict = "n/a" if r is None else ("PASS" if r <= t.limit else "MISS")
-        res.append({**asdict(t), "label": t.label, "ratio": r, "result": verdict})
+        paired = paired_ratios(runs, t.notebook, t.peer, t.metric)
+        res.append(
+            {
+                **asdict(t),
+                "label": t.label,
+                "ratio": r,
+                "result": verdict,
+                "paired_ratios": paired,
+                "paired_pass": sum(x <= t.limit for x in paired),
+            }
+        )
     return res
 
 
@@ -766,7 +845,8 @@ def render_table(summaries: list[Summary], tools: Sequence[str]) -> str:
         "tool",
         "wall s (median)",
         "min-max s",
-        "cpu s",
+        "cpu s: all",
+        "cpu s: tool",
         "peak RSS MiB",
         "ru_maxrss MiB",
         "kernel MiB",
@@ -774,6 +854,7 @@ def render_table(summaries: list[Summary], tools: Sequence[str]) -> str:
         "wall vs nbclient",
         "RSS vs papermill",
         "ok",
+        "stalled",
         "others",
     )
     rows: list[tuple[str, ...]] = []
@@ -796,6 +877,7 @@ def render_table(summaries: list[Summary], tools: Sequence[str]) -> str:
                 "FAILED" if s.wall_median_s is None else f"{s.wall_median_s:.3f}",
                 "-" if s.wall_min_s is None else f"{s.wall_min_s:.3f}-{s.wall_max_s:.3f}",
                 "-" if s.cpu_median_s is None else f"{s.cpu_median_s:.2f}",
+                "-" if s.tool_cpu_median_s is None else f"{s.tool_cpu_median_s:.2f}",
                 _mib(s.peak_median_kib),
                 _mib(s.ru_maxrss_median_kib),
                 _mib(s.kernel_median_kib),
@@ -803,6 +885,7 @@ def render_table(summaries: list[Summary], tools: Sequence[str]) -> str:
                 _fmt_ratio(vs_nb),
                 _fmt_ratio(rss_pm),
                 f"{s.n_ok}/{s.n}",
+                str(s.n_stalled),
                 "-" if s.other_load_max is None else f"{s.other_load_max:.2f}",
             )
         )
@@ -820,10 +903,22 @@ def markdown_table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 def render_targets(targets: list[dict[str, Any]]) -> str:
-    rows = [
-        (t["label"], _fmt_ratio(t["ratio"]), f"<= {t['limit']:.2f}x", t["result"]) for t in targets
-    ]
-    return markdown_table(("target", "measured", "limit", "result"), rows)
+    rows: list[tuple[str, ...]] = []
+    for t in targets:
+        paired: list[float] = t["paired_ratios"]
+        rows.append(
+            (
+                t["label"],
+                _fmt_ratio(t["ratio"]),
+                f"<= {t['limit']:.2f}x",
+                t["result"],
+                f"{min(paired):.2f}-{max(paired):.2f}x" if paired else "-",
+                f"{t['paired_pass']}/{len(paired)}" if paired else "-",
+            )
+        )
+    return markdown_table(
+        ("target", "ratio of medians", "limit", "result", "per-rep ratios", "reps within"), rows
+    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -869,7 +964,26 @@ def commit_info() -> str:
     return f"{sha} (+ uncommitted changes)" if dirty else sha
 
 
-def versions(tools: Sequence[str], runner: Path) -> dict[str, str | None]:
+def snapshot_runner(runner: Path, out: Path) -> tuple[Path, str]:
+    """Copies the runner binary under `out`, so that a rebuild during the run cannot mix builds.
+
+    Returns the copy and the first 12 hex digits of its SHA-256.
+    """
+    dest = out / "bin" / "runner"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_suffix(".tmp")
+    shutil.copy2(runner, tmp)
+    tmp.replace(dest)
+    h = hashlib.sha256()
+    with dest.open("rb") as f:
+        while chunk := f.read(1 << 20):  # in chunks: our own peak RSS matters (see reset_own_peak)
+            h.update(chunk)
+    return dest, h.hexdigest()[:12]
+
+
+def versions(
+    tools: Sequence[str], runner: Path, copy: Path, digest: str | None
+) -> dict[str, str | None]:
     v: dict[str, str | None] = {}
     for pkg in ("papermill", "nbclient", "jupyter_client", "ipykernel", "nbformat", "pyzmq"):
         try:
@@ -877,10 +991,13 @@ def versions(tools: Sequence[str], runner: Path) -> dict[str, str | None]:
         except importlib.metadata.PackageNotFoundError:
             v[pkg] = None
     if "runner" in tools:
-        v["runner"] = _cmd([str(runner), "--version"])
-        st = runner.stat()
+        v["runner"] = _cmd([str(copy), "--version"])
+        st = copy.stat()  # the copy keeps the original's modification time
         stamp = dt.datetime.fromtimestamp(st.st_mtime).astimezone().isoformat(timespec="seconds")
-        v["runner_binary"] = f"{runner} ({st.st_size:,} bytes, built {stamp})"
+        v["runner_binary"] = (
+            f"{runner} ({st.st_size:,} bytes, modified {stamp}, sha256 {digest}), "
+            f"run as its copy {copy}"
+        )
     return v
 
 
@@ -942,6 +1059,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     if a.reps < 1:
         p.error("--reps must be at least 1")
     a.runner = a.runner.absolute()
+    a.runner_exe = a.runner
     a.out = a.out.absolute()
     if "runner" in a.tools and not os.access(a.runner, os.X_OK):
         p.error(
@@ -967,13 +1085,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     paths = {name: write_notebook(NOTEBOOKS[name], nb_dir) for name in notebooks}
     check_path = write_notebook(KERNEL_CHECK, nb_dir)
     subreaper = become_subreaper()
+    digest: str | None = None
+    if "runner" in tools:
+        args.runner_exe, digest = snapshot_runner(args.runner, args.out)
 
     started = dt.datetime.now().astimezone()
     header = {
         "date": started.isoformat(timespec="seconds"),
         "commit": commit_info(),
         "machine": machine_info(),
-        "versions": versions(tools, args.runner),
+        "versions": versions(tools, args.runner, args.runner_exe, digest),
         "config": {
             "reps": args.reps,
             "tools": tools,
@@ -1011,12 +1132,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     finished = dt.datetime.now().astimezone()
     summaries = summarize(runs, notebooks, tools)
-    targets = evaluate_targets(summaries) if "runner" in tools else []
+    targets = evaluate_targets(summaries, runs) if "runner" in tools else []
     kernels = {
         f"{r.tool}": r.m.kernel_argv for r in runs if r.m.kernel_argv and r.ok and r.rep < 0
     } or {f"{r.tool}": r.m.kernel_argv for r in runs if r.m.kernel_argv}
+    report = render_report(summaries, targets, tools, runs, kernels)
     print()
-    print(render_report(summaries, targets, tools, runs, kernels))
+    print(report)
+    (args.out / "report.md").write_text(
+        f"```\n{render_header(header)}\n  finished {finished.isoformat(timespec='seconds')}\n```"
+        f"\n\n{report}\n"
+    )
 
     results = {
         **header,
@@ -1030,7 +1156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     out_json = args.out / "results.json"
     out_json.write_text(json.dumps(results, indent=1) + "\n")
-    print(f"\nResults: {out_json}")
+    print(f"\nResults: {out_json} (all runs), {args.out / 'report.md'} (this summary)")
     failed = [r for r in runs if not r.ok]
     return 1 if failed else 0
 
@@ -1066,31 +1192,36 @@ def render_report(
     runs: list[RunRecord],
     kernels: dict[str, list[str]],
 ) -> str:
+    """The results as Markdown (also readable as plain text)."""
     parts = [
         "Results (median of the successful runs; peak RSS = the tool process alone, "
-        "ru_maxrss = wait4() figure, kernel = the kernel's own peak):",
+        "ru_maxrss = wait4() figure, kernel = the kernel's own peak; cpu s: all = tool + "
+        "kernel, tool = the tool process alone; "
+        f"stalled = runs idle > {STALL_S} s; others = CPUs used by other processes during the "
+        "worst run):",
         "",
         render_table(summaries, tools),
     ]
     if targets:
         parts += ["", "Targets (runner / peer, medians):", "", render_targets(targets)]
-    distinct = {tuple(a) for a in kernels.values()}
-    parts += ["", "Kernel command line per tool (must be the same venv python):"]
-    parts += [f"  {t:<9} {' '.join(a)}" for t, a in kernels.items()]
+    # argv[0] is the venv's python under different names (python, python3): compare resolved.
+    distinct = {(os.path.realpath(a[0]), *a[1:]) for a in kernels.values() if a}
+    parts += ["", "Kernel command line per tool (must be the same venv python):", ""]
+    parts += [f"- {t}: `{' '.join(a)}`" for t, a in kernels.items()]
     if len(distinct) > 1:
-        parts.append("  note: the command lines differ (see above)")
+        parts.append("- note: the command lines differ beyond the name of the python executable")
     lingers = [
         (r.tool, r.m.kernel_linger_s)
         for r in runs
         if r.m.kernel_linger_s is not None and r.rep >= 0
     ]
     if lingers:
-        parts += ["", "Kernel still alive after the tool exited (median / max, ms):"]
+        parts += ["", "Kernel still alive after the tool exited (median / max):", ""]
         for tool in tools:
             xs = [x for t, x in lingers if t == tool]
             if xs:
                 parts.append(
-                    f"  {tool:<9} {statistics.median(xs) * 1000:7.1f} / {max(xs) * 1000:7.1f}"
+                    f"- {tool}: {statistics.median(xs) * 1000:.1f} ms / {max(xs) * 1000:.1f} ms"
                 )
     noisy = [r for r in runs if r.rep >= 0 and r.m.other_load > NOISY_LOAD]
     if noisy:
@@ -1099,20 +1230,30 @@ def render_report(
             f"WARNING: {len(noisy)} measured runs shared the machine with other busy processes "
             f"(> {NOISY_LOAD} CPU on average; column 'others'): their times are inflated.",
         ]
+    stalled = [r for r in runs if r.rep >= 0 and r.m.stalled]
+    if stalled:
+        parts += [
+            "",
+            f"{len(stalled)} measured runs stalled: more than {STALL_S} s of their wall time had "
+            "neither the tool nor its kernel on a CPU while the machine was otherwise idle "
+            "(column 'stalled'; the kernel sometimes takes ~2.4 s longer to exit, see "
+            "bench/README.md). Medians absorb one or two per row; min-max shows them.",
+        ]
     steal = [r.m.steal_s / r.m.wall_s for r in runs if r.m.wall_s > 0]
     if steal and max(steal) > NOISY_LOAD:
         parts.append(f"WARNING: the hypervisor stole up to {max(steal):.2f} CPU during a run.")
     notes = sorted({f"{r.tool}: {n}" for r in runs for n in r.m.notes})
     if notes:
-        parts += ["", "Notes:"] + [f"  {n}" for n in notes]
+        parts += ["", "Notes:", ""] + [f"- {n}" for n in notes]
     failed = [r for r in runs if not r.ok]
     if failed:
-        parts += ["", f"FAILURES ({len(failed)}):"]
+        parts += ["", f"FAILURES ({len(failed)}):", "", "```"]
         for r in failed:
             rep = "warm-up" if r.rep < 0 else f"rep {r.rep + 1}"
-            parts.append(f"  {r.notebook} / {r.tool} / {rep}: {r.error}")
-            parts.append(f"    $ {' '.join(r.argv)}")
-            parts += [f"    | {line}" for line in r.stderr_tail.splitlines()]
+            parts.append(f"{r.notebook} / {r.tool} / {rep}: {r.error}")
+            parts.append(f"  $ {' '.join(r.argv)}")
+            parts += [f"  | {line}" for line in r.stderr_tail.splitlines()]
+        parts.append("```")
     return "\n".join(parts)
 
 
