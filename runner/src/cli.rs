@@ -6,9 +6,10 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use serde_json::{Map, Value};
 
-use crate::exec::{self, Job, Options};
+use crate::exec::{self, Job, Options, SandboxSettings};
 use crate::notebook::Destination;
 use crate::notebook::params::{self, ParamError};
+use crate::sandbox::Limits;
 
 #[derive(Debug, Parser)]
 #[command(name = "runner", version, about = "Tiffin's notebook runner: executes Jupyter notebooks on a real kernel")]
@@ -20,7 +21,10 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Execute every code cell of a notebook and write the executed notebook.
-    Exec(ExecArgs),
+    Exec(Box<ExecArgs>),
+    /// Internal: the single-threaded helper that builds the sandbox and starts the kernel in it.
+    #[command(name = "__sandbox", hide = true)]
+    SandboxHelper { plan: PathBuf },
 }
 
 #[derive(Debug, Args)]
@@ -66,6 +70,59 @@ pub struct ExecArgs {
     /// Seconds between saves of the partial notebook during a run; 0 disables.
     #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_seconds_or_zero)]
     pub autosave: Duration,
+    /// Run the kernel directly on the host, without the sandbox. UNSAFE: for development only.
+    #[arg(long)]
+    pub no_sandbox: bool,
+    /// Run even if this host cannot enforce every sandbox layer (each missing one is named).
+    #[arg(long)]
+    pub sandbox_weaker_ok: bool,
+    /// Memory limit of the sandbox (bytes, or with K/M/G/T suffix).
+    #[arg(long, value_name = "SIZE", default_value = "4G", value_parser = parse_size)]
+    pub memory: u64,
+    /// Processes and threads the sandbox may have at once.
+    #[arg(long, value_name = "N", default_value = "512", value_parser = clap::value_parser!(u64).range(8..))]
+    pub pids: u64,
+    /// Size of the sandbox's private /tmp.
+    #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = parse_size)]
+    pub tmp_size: u64,
+    /// Largest file the notebook may write (outputs included).
+    #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = parse_size)]
+    pub output_size: u64,
+    /// An extra host path the kernel may read, mounted read-only at the same path.
+    #[arg(long = "sandbox-ro", value_name = "PATH", value_parser = parse_existing_path)]
+    pub sandbox_read_only: Vec<PathBuf>,
+    /// Copy the regular files the notebook wrote to /work/out into DIR after the run.
+    #[arg(long, value_name = "DIR")]
+    pub outputs: Option<PathBuf>,
+}
+
+/// `4G`, `512M`, `64k`, `1GiB`, or plain bytes; binary multiples.
+fn parse_size(text: &str) -> Result<u64, String> {
+    let trimmed = text.trim();
+    let split = trimmed.find(|c: char| !c.is_ascii_digit()).unwrap_or(trimmed.len());
+    let (digits, unit) = trimmed.split_at(split);
+    let number: u64 = digits.parse().map_err(|_| format!("`{text}` is not a size (e.g. 4G, 512M)"))?;
+    let shift = match unit.trim().to_ascii_lowercase().trim_end_matches('b').trim_end_matches('i') {
+        "" => 0,
+        "k" => 10,
+        "m" => 20,
+        "g" => 30,
+        "t" => 40,
+        _ => return Err(format!("`{text}`: unknown size unit (use K, M, G or T)")),
+    };
+    match number.checked_mul(1 << shift) {
+        Some(0) | None => Err(format!("`{text}` is not a usable size")),
+        Some(bytes) if bytes < 1 << 20 => Err(format!("`{text}` is below the 1M minimum")),
+        Some(bytes) => Ok(bytes),
+    }
+}
+
+fn parse_existing_path(text: &str) -> Result<PathBuf, String> {
+    let path = PathBuf::from(text);
+    if !path.is_absolute() {
+        return Err(format!("`{text}` must be an absolute path"));
+    }
+    std::fs::canonicalize(&path).map_err(|e| format!("`{text}`: {e}"))
 }
 
 fn parse_seconds(text: &str) -> Result<Duration, String> {
@@ -125,6 +182,18 @@ impl ExecArgs {
                 log_output: self.log_output,
                 progress: !self.no_progress,
                 autosave: Some(self.autosave).filter(|d| !d.is_zero()),
+                sandbox: (!self.no_sandbox).then(|| SandboxSettings {
+                    limits: Limits {
+                        memory_bytes: self.memory,
+                        pids: self.pids,
+                        tmp_bytes: self.tmp_size,
+                        output_file_bytes: self.output_size,
+                        ..Limits::default()
+                    },
+                    extra_read_only: self.sandbox_read_only,
+                    weaker_ok: self.sandbox_weaker_ok,
+                }),
+                outputs: self.outputs,
             },
         })
     }
@@ -144,7 +213,7 @@ mod tests {
 
     fn job(args: &[&str]) -> Job {
         let cli = Cli::try_parse_from([&["runner", "exec", "nb.ipynb"], args].concat()).unwrap();
-        let Command::Exec(exec) = cli.command;
+        let Command::Exec(exec) = cli.command else { panic!("not exec") };
         exec.into_job().unwrap()
     }
 
@@ -158,6 +227,25 @@ mod tests {
     fn default_output_sits_next_to_the_input() {
         assert_eq!(job(&[]).output, Destination::File("nb.out.ipynb".into()));
         assert_eq!(job(&["-o", "-"]).output, Destination::Stdout);
+    }
+
+    #[test]
+    fn sizes_take_binary_units() {
+        assert_eq!(parse_size("4G"), Ok(4 << 30));
+        assert_eq!(parse_size("512M"), Ok(512 << 20));
+        assert_eq!(parse_size("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_size("2097152"), Ok(2 << 20));
+        assert!(parse_size("12 parsecs").is_err());
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("64k").is_err(), "below the minimum");
+    }
+
+    #[test]
+    fn the_sandbox_is_on_unless_refused() {
+        let limits = job(&["--memory", "256M", "--pids", "64"]).options.sandbox.unwrap().limits;
+        assert_eq!((limits.memory_bytes, limits.pids), (256 << 20, 64));
+        assert!(job(&["--no-sandbox"]).options.sandbox.is_none());
+        assert!(Cli::try_parse_from(["runner", "exec", "nb.ipynb", "--sandbox-ro", "relative/path"]).is_err());
     }
 
     #[test]

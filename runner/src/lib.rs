@@ -4,3 +4,4 @@ pub mod cli;
 pub mod exec;
 pub mod kernel;
 pub mod notebook;
+pub mod sandbox;

@@ -13,6 +13,10 @@ fn main() -> ExitCode {
             return ExitCode::from(if error.use_stderr() { exit_code::USAGE } else { 0 });
         }
     };
+    if let Command::SandboxHelper { plan } = &cli.command {
+        // Before any runtime exists: the helper must stay single-threaded to unshare and fork.
+        return ExitCode::from(u8::try_from(runner::sandbox::helper_main(plan)).unwrap_or(exit_code::INTERNAL));
+    }
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("RUNNER_LOG").unwrap_or_else(|_| "runner=warn".into()))
@@ -29,7 +33,8 @@ fn main() -> ExitCode {
 
 async fn dispatch(cli: Cli) -> u8 {
     match cli.command {
-        Command::Exec(args) => exec(args).await,
+        Command::Exec(args) => exec(*args).await,
+        Command::SandboxHelper { .. } => exit_code::INTERNAL,
     }
 }
 

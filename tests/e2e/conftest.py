@@ -416,9 +416,16 @@ def _read_json(path: Path) -> dict[str, Any] | None:
 class Runner:
     """Starts `runner` processes with the suite's environment."""
 
-    def __init__(self, binary: Path, env: dict[str, str], workdir: Path) -> None:
+    def __init__(
+        self,
+        binary: Path,
+        env: dict[str, str],
+        workdir: Path,
+        default_options: Sequence[str] = (),
+    ) -> None:
         self.binary = binary
         self.env = env
+        self.default_options = tuple(default_options)
         self.workdir = workdir  # scratch space for stdout/stderr capture and a neutral cwd
         self.neutral_cwd = workdir / "cwd"
         self.neutral_cwd.mkdir(parents=True, exist_ok=True)
@@ -481,7 +488,7 @@ class Runner:
         else:
             expected = output if output == "-" else Path(output)
             argv += ["-o", str(output)]
-        argv += list(options)
+        argv += [*self.default_options, *options]
         return self.start_raw(argv, output=expected, cwd=cwd, env=env, check_format=check_format)
 
     def run(
@@ -626,6 +633,14 @@ def runner(kernel_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory)
             pytrace=False,
         )
     return Runner(binary, kernel_env, tmp_path_factory.mktemp("runner-io"))
+
+
+@pytest.fixture(scope="session")
+def host_runner(runner: Runner) -> Runner:
+    """Runs with `--no-sandbox`, for tests that watch the kernel through host files (markers
+    proving which cells ran), need the notebook's directory as cwd, or compare tracebacks with
+    peers whose HOME is the host's. What the sandbox changes is covered by test_sandbox_attacks."""
+    return Runner(runner.binary, runner.env, runner.workdir, default_options=["--no-sandbox"])
 
 
 @pytest.fixture

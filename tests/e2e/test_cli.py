@@ -220,12 +220,12 @@ def test_unicode_and_spaces_in_paths(runner: Runner, tmp_path: Path) -> None:
     assert stream_text(cell_by_id(run.notebook(), "c")) == "ok\n"
 
 
-def test_relative_paths_resolve_against_the_runner_cwd(runner: Runner, tmp_path: Path) -> None:
+def test_relative_paths_resolve_against_the_runner_cwd(host_runner: Runner, tmp_path: Path) -> None:
     (tmp_path / "sub").mkdir()
     nb = make_notebook([code("import os\nprint(repr(os.getcwd()))", cell_id="c")])
     write_notebook(nb, tmp_path / "sub" / "rel.ipynb")
-    handle = runner.start_raw(
-        ["exec", "sub/rel.ipynb", "-o", "rel-out.ipynb"],
+    handle = host_runner.start_raw(
+        ["exec", "sub/rel.ipynb", "-o", "rel-out.ipynb", "--no-sandbox"],
         output=tmp_path / "rel-out.ipynb",
         cwd=tmp_path,
     )
@@ -261,23 +261,23 @@ def test_unwritable_output_exit_5(
 # ---------------------------------------------------------------------------------------------
 
 
-def test_default_cwd_is_notebook_dir(runner: Runner, tmp_path: Path) -> None:
+def test_default_cwd_is_notebook_dir(host_runner: Runner, tmp_path: Path) -> None:
     nbdir = tmp_path / "nbdir"
     nbdir.mkdir()
     nb = make_notebook([code("import os\nprint(repr(os.getcwd()))", cell_id="c")])
     path = write_notebook(nb, nbdir / "where.ipynb")
-    run = runner.run(path, timeout=30)  # the runner itself runs in another directory
+    run = host_runner.run(path, timeout=30)  # the runner itself runs in another directory
     assert run.returncode == 0, run.describe()
     seen = literal_from_stdout(cell_by_id(run.notebook(), "c"))
     assert os.path.realpath(seen) == os.path.realpath(nbdir)
 
 
-def test_cwd_option(runner: Runner, tmp_path: Path) -> None:
+def test_cwd_option(host_runner: Runner, tmp_path: Path) -> None:
     other = tmp_path / "elsewhere"
     other.mkdir()
     nb = make_notebook([code("import os\nprint(repr(os.getcwd()))", cell_id="c")])
     path = write_notebook(nb, tmp_path / "where.ipynb")
-    run = runner.run(path, "--cwd", str(other), timeout=30)
+    run = host_runner.run(path, "--cwd", str(other), timeout=30)
     assert run.returncode == 0, run.describe()
     seen = literal_from_stdout(cell_by_id(run.notebook(), "c"))
     assert os.path.realpath(seen) == os.path.realpath(other)

@@ -29,7 +29,7 @@ def test_without_log_output_nothing_is_echoed(runner: Runner, nb_file: Callable[
     assert STDERR_TOKEN not in run.stderr
 
 
-def test_log_output_streams_while_the_cell_runs(runner: Runner, tmp_path: Path) -> None:
+def test_log_output_streams_while_the_cell_runs(host_runner: Runner, tmp_path: Path) -> None:
     """The echo arrives while the cell is still running, not when it ends."""
     go = tmp_path / "go"
     src = (
@@ -41,7 +41,7 @@ def test_log_output_streams_while_the_cell_runs(runner: Runner, tmp_path: Path) 
         f"print('released' if os.path.exists({str(go)!r}) else 'gave up')"
     )
     path = write_notebook(make_notebook([code(src, cell_id="c")]), tmp_path / "live.ipynb")
-    handle = runner.start(path, "--log-output", "--no-progress")
+    handle = host_runner.start(path, "--log-output", "--no-progress")
     seen_live = handle.wait_until(lambda: "E2E-LIVE" in handle.stdout_so_far(), timeout=12)
     go.touch()
     run = handle.finish(timeout=30)

@@ -240,3 +240,9 @@ def test_pending_cells_lose_stale_outputs(runner: Runner, tmp_path: Path) -> Non
     assert cell.execution_count is None
     assert cell.outputs == []
     assert cell.metadata["papermill"]["status"] == "pending"
+
+
+@pytest.fixture(scope="session")
+def runner(host_runner: Runner) -> Runner:
+    """This module observes cells through marker files on the host: run unsandboxed."""
+    return host_runner

@@ -190,13 +190,14 @@ ERROR_CELLS: list[tuple[str, str]] = [
 
 
 def test_error_outputs_match_nbclient(
-    runner: Runner, kernel_env: dict[str, str], tmp_path: Path
+    host_runner: Runner, kernel_env: dict[str, str], tmp_path: Path
 ) -> None:
-    """With errors allowed, error outputs (ename, evalue, traceback) are stored like nbclient's."""
+    """With errors allowed, error outputs (ename, evalue, traceback) are stored like nbclient's.
+    Unsandboxed: IPython shortens paths under HOME to `~`, and the sandbox has its own HOME."""
     nb = make_notebook([code(src, cell_id=cid) for cid, src in ERROR_CELLS])
     path = write_notebook(nb, tmp_path / "errors.ipynb")
     reference = run_nbclient(path, tmp_path / "ref.ipynb", kernel_env, allow_errors=True)
-    ours = runner.run(path, "--allow-errors", timeout=30)
+    ours = host_runner.run(path, "--allow-errors", timeout=30)
     assert ours.returncode == 0, ours.describe()
     mismatches = []
     for cid, _ in ERROR_CELLS:

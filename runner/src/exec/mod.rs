@@ -14,9 +14,10 @@ use serde_json::{Map, Value};
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until};
 
-use crate::kernel::{self, Death, Kernel, KernelError, KernelEvent, Message, Update};
+use crate::kernel::{self, Death, Kernel, KernelError, KernelEvent, Launch, Message, SandboxOptions, Update};
 use crate::notebook::params::{self, ParamError, Placement};
 use crate::notebook::{CellType, Destination, Notebook, NotebookFileError};
+use crate::sandbox::{self, Limits};
 use outputs::{Effect, OutputRecorder};
 use progress::Progress;
 
@@ -48,6 +49,18 @@ pub struct Options {
     pub progress: bool,
     /// Save the partial notebook this often while cells run; never per cell.
     pub autosave: Option<Duration>,
+    /// The sandbox's settings; `None` runs the kernel directly on the host (`--no-sandbox`).
+    pub sandbox: Option<SandboxSettings>,
+    /// Where to copy the regular files the notebook wrote to `/work/out`.
+    pub outputs: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SandboxSettings {
+    pub limits: Limits,
+    pub extra_read_only: Vec<PathBuf>,
+    /// Run even when a protection layer is missing (`--sandbox-weaker-ok`).
+    pub weaker_ok: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -119,13 +132,31 @@ pub enum ExecError {
     Cwd(PathBuf),
     #[error("the run timed out after {0:?} while the kernel was starting")]
     StartupTimedOut(Duration),
+    #[error("--cwd is for --no-sandbox runs: in the sandbox the kernel works in /work")]
+    CwdInSandbox,
+    #[error("--outputs collects the sandbox's /work/out: it has no meaning with --no-sandbox")]
+    OutputsWithoutSandbox,
+    #[error("this host cannot enforce the full sandbox; missing: {}. Pass --sandbox-weaker-ok to run without these layers", .0.join("; "))]
+    SandboxLayers(Vec<&'static str>),
+    #[error("cannot build a sandbox without user namespaces; use --no-sandbox to run unprotected")]
+    NoNamespaces,
+    #[error(transparent)]
+    Outputs(#[from] sandbox::CollectError),
 }
 
 impl ExecError {
     pub fn exit_code(&self) -> u8 {
         match self {
             Self::Notebook(NotebookFileError::Write { .. }) => exit_code::INTERNAL,
-            Self::Notebook(_) | Self::Params(_) | Self::Cwd(_) | Self::Kernel(KernelError::Spec(_)) => exit_code::USAGE,
+            Self::Notebook(_)
+            | Self::Params(_)
+            | Self::Cwd(_)
+            | Self::Kernel(KernelError::Spec(_))
+            | Self::CwdInSandbox
+            | Self::OutputsWithoutSandbox
+            | Self::SandboxLayers(_)
+            | Self::NoNamespaces => exit_code::USAGE,
+            Self::Outputs(_) => exit_code::INTERNAL,
             Self::StartupTimedOut(_) => exit_code::TIMEOUT,
             Self::Kernel(_) => exit_code::KERNEL_DIED,
         }
@@ -144,9 +175,7 @@ pub async fn run(job: &Job, stop: watch::Receiver<bool>) -> Result<Outcome, Exec
         Some(dir) => dir.clone(),
         None => job.input.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf(),
     };
-    if !cwd.is_dir() {
-        return Err(ExecError::Cwd(cwd));
-    }
+    let launch = launch_for(job, &mut notebook, cwd)?;
     let kernel_name = job.options.kernel.clone().or_else(|| kernelspec_name(&notebook)).unwrap_or_else(|| "python3".into());
     let spec = kernel::spec::find(&kernel_name).map_err(KernelError::from)?;
 
@@ -160,11 +189,11 @@ pub async fn run(job: &Job, stop: watch::Receiver<bool>) -> Result<Outcome, Exec
     let mut stop = stop;
     let startup = async {
         match run_deadline {
-            Some(deadline) => tokio::time::timeout_at(deadline, Kernel::start(spec, &cwd, STARTUP_TIMEOUT))
+            Some(deadline) => tokio::time::timeout_at(deadline, Kernel::start(spec, &launch, STARTUP_TIMEOUT))
                 .await
                 .map_err(|_| ExecError::StartupTimedOut(job.options.run_timeout.unwrap_or_default()))?
                 .map_err(ExecError::from),
-            None => Kernel::start(spec, &cwd, STARTUP_TIMEOUT).await.map_err(ExecError::from),
+            None => Kernel::start(spec, &launch, STARTUP_TIMEOUT).await.map_err(ExecError::from),
         }
     };
     let mut kernel = tokio::select! {
@@ -185,11 +214,72 @@ pub async fn run(job: &Job, stop: watch::Receiver<bool>) -> Result<Outcome, Exec
         last_save: Instant::now(),
     };
     let outcome = executor.run_cells().await;
-    match &outcome {
+    let run_dir = match &outcome {
         Outcome::Completed | Outcome::CellFailed { .. } => kernel.shutdown().await,
         _ => kernel.kill().await,
+    };
+    if let (Some(dest), Launch::Sandboxed(_)) = (&job.options.outputs, &launch) {
+        collect_outputs(&run_dir.sandbox_dir("out"), dest)?;
     }
+    drop(run_dir);
     finish(job, notebook, outcome)
+}
+
+/// How the kernel will run, after checking what this host can enforce; records the sandbox's
+/// layers in the notebook's metadata.
+fn launch_for(job: &Job, notebook: &mut Notebook, cwd: PathBuf) -> Result<Launch, ExecError> {
+    let Some(settings) = &job.options.sandbox else {
+        if job.options.outputs.is_some() {
+            return Err(ExecError::OutputsWithoutSandbox);
+        }
+        if !cwd.is_dir() {
+            return Err(ExecError::Cwd(cwd));
+        }
+        eprintln!("runner: warning: --no-sandbox is UNSAFE: the kernel runs with this user's full access to the network and files");
+        record_sandbox(notebook, false, None);
+        return Ok(Launch::Direct { cwd });
+    };
+    if job.options.cwd.is_some() {
+        return Err(ExecError::CwdInSandbox);
+    }
+    let layers = sandbox::probe();
+    if !layers.namespaces {
+        return Err(ExecError::NoNamespaces);
+    }
+    let missing = layers.missing();
+    if !missing.is_empty() {
+        if !settings.weaker_ok {
+            return Err(ExecError::SandboxLayers(missing));
+        }
+        for layer in missing {
+            eprintln!("runner: warning: --sandbox-weaker-ok: running without {layer}");
+        }
+    }
+    record_sandbox(notebook, true, Some(&layers));
+    Ok(Launch::Sandboxed(SandboxOptions {
+        limits: settings.limits.clone(),
+        extra_read_only: settings.extra_read_only.clone(),
+        cgroup: layers.cgroup,
+        weaker_ok: settings.weaker_ok,
+    }))
+}
+
+fn record_sandbox(notebook: &mut Notebook, enforced: bool, layers: Option<&sandbox::Layers>) {
+    let layers = layers.map_or(Value::Null, |l| serde_json::to_value(l).unwrap_or(Value::Null));
+    let tiffin = notebook.metadata.entry("tiffin").or_insert_with(|| Value::Object(Map::new()));
+    if let Value::Object(tiffin) = tiffin {
+        tiffin.insert("sandbox".into(), serde_json::json!({"enforced": enforced, "layers": layers}));
+    }
+}
+
+/// Copies the notebook's outputs out of the sandbox's staging dir; refused entries are named.
+fn collect_outputs(out_dir: &Path, dest: &Path) -> Result<(), ExecError> {
+    let collected = sandbox::collect(out_dir, dest)?;
+    for (path, why) in &collected.skipped {
+        eprintln!("runner: warning: output {} was not collected: it is {why}", path.display());
+    }
+    tracing::info!(files = collected.files.len(), dest = %dest.display(), "outputs collected");
+    Ok(())
 }
 
 fn kernelspec_name(notebook: &Notebook) -> Option<String> {

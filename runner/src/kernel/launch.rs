@@ -9,11 +9,12 @@ use std::time::Duration;
 use jupyter_protocol::ConnectionInfo;
 use jupyter_protocol::connection_info::Transport;
 use nix::sys::signal::{Signal, killpg};
-use nix::unistd::Pid;
+use nix::unistd::{Gid, Pid, Uid, chown};
 use tokio::sync::watch;
 
 use super::KernelError;
 use super::spec::KernelSpec;
+use crate::sandbox::{self, Cgroup, CgroupVersion, Limits, Plan};
 
 /// The five ipc "ports": with `transport: ipc` each names the socket file `{ip}-{port}`.
 const PORTS: [u16; 5] = [1, 2, 3, 4, 5];
@@ -35,7 +36,14 @@ impl RunDir {
             let suffix = &uuid::Uuid::new_v4().simple().to_string()[..10];
             let path = base.join(format!("tiffin-{suffix}"));
             match std::fs::DirBuilder::new().mode(0o700).create(&path) {
-                Ok(()) => return Ok(Self { path }),
+                Ok(()) => {
+                    let run_dir = Self { path };
+                    std::fs::DirBuilder::new()
+                        .mode(0o700)
+                        .create(run_dir.ipc_dir())
+                        .map_err(|e| KernelError::RunDir(run_dir.ipc_dir(), e))?;
+                    return Ok(run_dir);
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last_error = Some(e),
                 Err(e) => return Err(KernelError::RunDir(path, e)),
             }
@@ -45,6 +53,16 @@ impl RunDir {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Holds the connection file and the socket files (the only part a sandbox sees).
+    pub fn ipc_dir(&self) -> PathBuf {
+        self.path.join("ipc")
+    }
+
+    /// The sandbox's staging dirs: the new root's mount point, its inputs and its outputs.
+    pub fn sandbox_dir(&self, name: &str) -> PathBuf {
+        self.path.join("box").join(name)
     }
 }
 
@@ -61,7 +79,7 @@ pub fn connection_info(run_dir: &RunDir, kernel_name: &str) -> Result<Connection
     let mut key = [0u8; 32];
     getrandom::fill(&mut key).map_err(|e| KernelError::Random(e.to_string()))?;
     Ok(ConnectionInfo {
-        ip: run_dir.path().join("k").to_string_lossy().into_owned(),
+        ip: run_dir.ipc_dir().join("k").to_string_lossy().into_owned(),
         transport: Transport::IPC,
         shell_port: PORTS[0],
         iopub_port: PORTS[1],
@@ -89,20 +107,113 @@ fn is_ipykernel(argv: &[String]) -> bool {
 pub struct KernelProcess {
     pgid: Pid,
     exit: watch::Receiver<Option<ExitStatus>>,
+    /// Removed after the process group is gone (declared after, so dropped after the kill).
+    _cgroup: Option<Cgroup>,
+}
+
+/// How the kernel is started.
+#[derive(Debug, Clone)]
+pub enum Launch {
+    /// Directly on the host, in `cwd` (`--no-sandbox`).
+    Direct {
+        cwd: PathBuf,
+    },
+    Sandboxed(SandboxOptions),
+}
+
+#[derive(Debug, Clone)]
+pub struct SandboxOptions {
+    pub limits: Limits,
+    pub extra_read_only: Vec<PathBuf>,
+    pub cgroup: Option<CgroupVersion>,
+    pub weaker_ok: bool,
+}
+
+fn direct_command(spec: &KernelSpec, argv: &[String], cwd: &Path) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(&argv[0]);
+    command
+        .args(&argv[1..])
+        .current_dir(cwd)
+        .envs(&spec.env)
+        // ipykernel polls this pid and exits when its parent is gone, even after a SIGKILL.
+        .env("JPY_PARENT_PID", std::process::id().to_string())
+        // Keeps debugpy's frozen-modules warnings out of every run's stderr.
+        .env("PYDEVD_DISABLE_FILE_VALIDATION", "1");
+    command
+}
+
+/// `runner __sandbox PLAN`: the plan in the run dir, the staging dirs owned by the kernel's host
+/// id, and the run's cgroup.
+fn sandboxed_command(
+    spec: &KernelSpec,
+    argv: Vec<String>,
+    run_dir: &RunDir,
+    options: &SandboxOptions,
+) -> Result<(tokio::process::Command, Option<Cgroup>), KernelError> {
+    let setup = |path: &Path, e: std::io::Error| KernelError::RunDir(path.to_path_buf(), e);
+    let (host_uid, host_gid) = if Uid::effective().is_root() {
+        (sandbox::HOST_ID_WHEN_ROOT, sandbox::HOST_ID_WHEN_ROOT)
+    } else {
+        (Uid::effective().as_raw(), Gid::effective().as_raw())
+    };
+    let (root, in_dir, out_dir) = (run_dir.sandbox_dir("root"), run_dir.sandbox_dir("in"), run_dir.sandbox_dir("out"));
+    for dir in [&root, &in_dir, &out_dir] {
+        std::fs::create_dir_all(dir).map_err(|e| setup(dir, e))?;
+    }
+    // The kernel's id must reach its sockets and outputs; nothing else of the run dir is visible
+    // inside, where only ipc/ and the staging dirs are mounted.
+    for path in [run_dir.path().to_path_buf(), run_dir.ipc_dir(), run_dir.ipc_dir().join("kernel.json"), out_dir.clone()] {
+        chown(&path, Some(Uid::from_raw(host_uid)), Some(Gid::from_raw(host_gid))).map_err(|e| setup(&path, e.into()))?;
+    }
+    let run_name = run_dir.path().file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let cgroup = match options.cgroup {
+        Some(version) => Some(Cgroup::create(version, &run_name, &options.limits).map_err(|e| KernelError::Sandbox(e.to_string()))?),
+        None => None,
+    };
+    let plan = Plan {
+        env: sandbox::kernel_env(&spec.env, &argv[0]),
+        read_only: sandbox::read_only_paths(&argv, &spec.dir, &options.extra_read_only),
+        argv,
+        ipc_dir: run_dir.ipc_dir(),
+        root_mount_point: root,
+        in_dir,
+        out_dir,
+        limits: options.limits.clone(),
+        host_uid,
+        host_gid,
+        runner_pid: std::process::id(),
+        cgroup_procs: cgroup.as_ref().map(Cgroup::procs_files).unwrap_or_default(),
+        weaker_ok: options.weaker_ok,
+    };
+    let plan_path = run_dir.path().join("sandbox.json");
+    let json = serde_json::to_vec_pretty(&plan).map_err(|e| KernelError::Sandbox(e.to_string()))?;
+    write_private(&plan_path, &json)?;
+    let runner = std::env::current_exe().map_err(|e| KernelError::Spawn("the sandbox helper".into(), e))?;
+    let mut command = tokio::process::Command::new(runner);
+    command.arg(sandbox::HELPER_COMMAND).arg(&plan_path).env_clear().current_dir("/");
+    if let Ok(filter) = std::env::var("RUNNER_LOG") {
+        command.env("RUNNER_LOG", filter);
+    }
+    Ok((command, cgroup))
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), KernelError> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, bytes))
+        .map_err(|e| KernelError::RunDir(path.to_path_buf(), e))
 }
 
 impl KernelProcess {
-    /// Spawns the kernel with the connection file written into the run dir.
-    pub fn spawn(spec: &KernelSpec, info: &ConnectionInfo, run_dir: &RunDir, cwd: &Path) -> Result<Self, KernelError> {
-        let connection_file = run_dir.path().join("kernel.json");
+    /// Spawns the kernel, directly or inside the sandbox, with the connection file written into
+    /// the run dir.
+    pub fn spawn(spec: &KernelSpec, info: &ConnectionInfo, run_dir: &RunDir, launch: &Launch) -> Result<Self, KernelError> {
+        let connection_file = run_dir.ipc_dir().join("kernel.json");
         let json = serde_json::to_vec_pretty(info).map_err(|e| KernelError::Spawn(spec.name.clone(), std::io::Error::other(e)))?;
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&connection_file)
-            .and_then(|mut f| std::io::Write::write_all(&mut f, &json))
-            .map_err(|e| KernelError::RunDir(connection_file.clone(), e))?;
+        write_private(&connection_file, &json)?;
 
         let mut argv: Vec<String> = spec
             .argv
@@ -116,15 +227,11 @@ impl KernelProcess {
             // closing it costs every run time at shutdown (and a write into $HOME).
             argv.push("--HistoryManager.hist_file=:memory:".into());
         }
-        let mut command = tokio::process::Command::new(&argv[0]);
+        let (mut command, cgroup) = match launch {
+            Launch::Direct { cwd } => (direct_command(spec, &argv, cwd), None),
+            Launch::Sandboxed(options) => sandboxed_command(spec, argv.clone(), run_dir, options)?,
+        };
         command
-            .args(&argv[1..])
-            .current_dir(cwd)
-            .envs(&spec.env)
-            // ipykernel polls this pid and exits when its parent is gone, even after a SIGKILL.
-            .env("JPY_PARENT_PID", std::process::id().to_string())
-            // Keeps debugpy's frozen-modules warnings out of every run's stderr.
-            .env("PYDEVD_DISABLE_FILE_VALIDATION", "1")
             .stdin(Stdio::null())
             // The kernel's own fd 1 must never mix into a notebook written to our stdout.
             .stdout(std::io::stderr())
@@ -137,8 +244,8 @@ impl KernelProcess {
             let status = child.wait().await;
             let _ = exit_tx.send(status.ok().or_else(|| Some(ExitStatus::default())));
         });
-        tracing::debug!(pid, ?argv, "kernel started");
-        Ok(Self { pgid: Pid::from_raw(pid as i32), exit })
+        tracing::debug!(pid, ?argv, sandboxed = matches!(launch, Launch::Sandboxed(_)), "kernel started");
+        Ok(Self { pgid: Pid::from_raw(pid as i32), exit, _cgroup: cgroup })
     }
 
     /// Resolves when the kernel process has exited.

@@ -5,7 +5,7 @@ mod launch;
 mod message;
 pub mod spec;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
@@ -19,7 +19,8 @@ pub use message::Message;
 pub use spec::{InterruptMode, KernelSpec, SpecError};
 
 use client::Client;
-use launch::{KernelProcess, RunDir};
+use launch::KernelProcess;
+pub use launch::{Launch, RunDir, SandboxOptions};
 
 #[derive(Debug, thiserror::Error)]
 pub enum KernelError {
@@ -39,6 +40,8 @@ pub enum KernelError {
     Connect(String),
     #[error("cannot send to the kernel: {0}")]
     Send(String),
+    #[error("cannot set up the sandbox: {0}")]
+    Sandbox(String),
 }
 
 /// Why the kernel is gone.
@@ -70,17 +73,17 @@ pub struct Kernel {
     client: Client,
     // Field order matters for drop: the process is killed before its run dir is removed.
     process: KernelProcess,
-    _run_dir: RunDir,
+    run_dir: RunDir,
     language_info: Value,
 }
 
 impl Kernel {
     /// Launches the kernel and waits until it answers kernel_info and its IOPub is known to reach
     /// us (the JEP 65 `iopub_welcome`, or for older kernels an IOPub message about our request).
-    pub async fn start(spec: KernelSpec, cwd: &Path, timeout: Duration) -> Result<Self, KernelError> {
+    pub async fn start(spec: KernelSpec, launch: &Launch, timeout: Duration) -> Result<Self, KernelError> {
         let run_dir = RunDir::create()?;
         let info = launch::connection_info(&run_dir, &spec.name)?;
-        let process = KernelProcess::spawn(&spec, &info, &run_dir, cwd)?;
+        let process = KernelProcess::spawn(&spec, &info, &run_dir, launch)?;
         let sockets = launch::socket_paths(&info);
         let ready = async {
             tokio::select! {
@@ -94,7 +97,7 @@ impl Kernel {
         let launched = std::time::Instant::now();
         let (client, language_info) = tokio::time::timeout(timeout, ready).await.map_err(|_| KernelError::StartupTimeout(timeout))??;
         tracing::debug!(took = ?launched.elapsed(), "kernel ready");
-        Ok(Self { spec, client, process, _run_dir: run_dir, language_info })
+        Ok(Self { spec, client, process, run_dir, language_info })
     }
 
     pub fn spec(&self) -> &KernelSpec {
@@ -146,8 +149,9 @@ impl Kernel {
         }
     }
 
-    /// Asks the kernel to shut down, then makes sure its whole process group is gone.
-    pub async fn shutdown(mut self) {
+    /// Asks the kernel to shut down, then makes sure its whole process group is gone. The run
+    /// dir is handed back so the caller can collect outputs before it is removed.
+    pub async fn shutdown(mut self) -> RunDir {
         if !self.process.has_exited()
             && let Err(error) = self.client.shutdown().await
         {
@@ -156,11 +160,13 @@ impl Kernel {
         let asked = std::time::Instant::now();
         self.process.stop(Duration::from_secs(3)).await;
         tracing::debug!(took = ?asked.elapsed(), "kernel shut down");
+        self.run_dir
     }
 
     /// Kills the kernel at once (timeouts that an interrupt did not end, a dead heartbeat).
-    pub async fn kill(self) {
+    pub async fn kill(self) -> RunDir {
         self.process.stop(Duration::ZERO).await;
+        self.run_dir
     }
 }
 
