@@ -197,6 +197,15 @@ fn sandboxed_command(
     Ok((command, cgroup))
 }
 
+/// What the kernel process prints outside of IOPub (start-up errors, native libraries' output)
+/// goes to the runner's stderr.
+async fn forward_to_stderr(mut from: impl tokio::io::AsyncRead + Unpin) {
+    let mut stderr = tokio::io::stderr();
+    if let Err(error) = tokio::io::copy(&mut from, &mut stderr).await {
+        tracing::debug!(%error, "kernel output pipe closed");
+    }
+}
+
 fn write_private(path: &Path, bytes: &[u8]) -> Result<(), KernelError> {
     std::fs::OpenOptions::new()
         .write(true)
@@ -231,13 +240,16 @@ impl KernelProcess {
             Launch::Direct { cwd } => (direct_command(spec, &argv, cwd), None),
             Launch::Sandboxed(options) => sandboxed_command(spec, argv.clone(), run_dir, options)?,
         };
-        command
-            .stdin(Stdio::null())
-            // The kernel's own fd 1 must never mix into a notebook written to our stdout.
-            .stdout(std::io::stderr())
-            .process_group(0)
-            .kill_on_drop(true);
+        // The kernel gets pipes, not our descriptors: it can reach no host file through them,
+        // and its fd 1 never mixes into a notebook written to our stdout.
+        command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0).kill_on_drop(true);
         let mut child = command.spawn().map_err(|e| KernelError::Spawn(format!("{} ({})", spec.name, argv[0]), e))?;
+        if let Some(out) = child.stdout.take() {
+            tokio::spawn(forward_to_stderr(out));
+        }
+        if let Some(err) = child.stderr.take() {
+            tokio::spawn(forward_to_stderr(err));
+        }
         let pid = child.id().ok_or_else(|| KernelError::Spawn(spec.name.clone(), std::io::Error::other("exited at once")))?;
         let (exit_tx, exit) = watch::channel(None);
         tokio::spawn(async move {

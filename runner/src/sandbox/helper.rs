@@ -139,6 +139,7 @@ fn init(plan: &Plan) -> Result<i32, HelperError> {
     sethostname(HOSTNAME).map_err(sys("sethostname"))?;
     mounts::build_root(plan, &sources)?;
     drop(sources);
+    forbid_nested_namespaces()?;
     // SAFETY: still single-threaded, as above.
     match unsafe { fork() }.map_err(sys("fork"))? {
         ForkResult::Child => {
@@ -148,6 +149,18 @@ fn init(plan: &Plan) -> Result<i32, HelperError> {
         }
         ForkResult::Parent { child } => Ok(reap_until(child)),
     }
+}
+
+/// A nested user namespace would hand the kernel a fresh set of capabilities there; the limits
+/// of this user namespace are ours to set, and zero means none can be created (EUSERS/ENOSPC).
+fn forbid_nested_namespaces() -> Result<(), HelperError> {
+    for kind in ["user", "mnt", "pid", "net", "ipc", "uts", "cgroup", "time"] {
+        let path = format!("/proc/sys/user/max_{kind}_namespaces");
+        if Path::new(&path).exists() {
+            std::fs::write(&path, "0").map_err(|e| HelperError::Io("limiting nested namespaces", e))?;
+        }
+    }
+    Ok(())
 }
 
 fn exec_kernel(plan: &Plan) -> HelperError {
