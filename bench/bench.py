@@ -35,7 +35,11 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 VENV = Path(os.environ.get("TIFFIN_VENV", str(ROOT / ".venv"))).absolute()
 DEFAULT_RUNNER = ROOT / "target" / "release" / "runner"
-ALL_TOOLS = ("runner", "papermill", "nbclient")
+ALL_TOOLS = ("runner", "runner-unsandboxed", "papermill", "nbclient")
+RUNNERS = ("runner", "runner-unsandboxed")
+# Added by the sandbox on the trivial notebook: runner (sandboxed, the default) minus
+# runner --no-sandbox, medians.
+SANDBOX_OVERHEAD_LIMIT_MS = 50.0
 NOISY_LOAD = 0.25  # CPUs used by other processes during a run above which it is flagged
 # Wall time not spent on a CPU by the tool or its kernel (with nothing else busy) above which a
 # run is flagged as stalled: ipykernel 7.4 sometimes takes ~2.4 s longer to exit (README).
@@ -205,6 +209,8 @@ def tool_output_path(notebook: Path, tool: str) -> Path:
 def tool_argv(tool: str, notebook: Path, output: Path, runner: Path) -> list[str]:
     if tool == "runner":
         return [str(runner), "exec", str(notebook), "-o", str(output), "--no-progress"]
+    if tool == "runner-unsandboxed":
+        return [*tool_argv("runner", notebook, output, runner), "--no-sandbox"]
     if tool == "papermill":
         return [str(VENV / "bin" / "papermill"), str(notebook), str(output), "--no-progress-bar"]
     if tool == "nbclient":
@@ -902,6 +908,20 @@ def markdown_table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join([line(head), sep, *(line(r) for r in rows)])
 
 
+def sandbox_overhead(summaries: list[Summary]) -> dict[str, Any] | None:
+    """What the sandbox adds to the trivial notebook's wall time."""
+    on = _find(summaries, "trivial", "runner")
+    off = _find(summaries, "trivial", "runner-unsandboxed")
+    if on is None or off is None or on.wall_median_s is None or off.wall_median_s is None:
+        return None
+    added_ms = (on.wall_median_s - off.wall_median_s) * 1000
+    return {
+        "added_ms": added_ms,
+        "limit_ms": SANDBOX_OVERHEAD_LIMIT_MS,
+        "result": "PASS" if added_ms <= SANDBOX_OVERHEAD_LIMIT_MS else "MISS",
+    }
+
+
 def render_targets(targets: list[dict[str, Any]]) -> str:
     rows: list[tuple[str, ...]] = []
     for t in targets:
@@ -990,7 +1010,7 @@ def versions(
             v[pkg] = importlib.metadata.version(pkg)
         except importlib.metadata.PackageNotFoundError:
             v[pkg] = None
-    if "runner" in tools:
+    if any(t in RUNNERS for t in tools):
         v["runner"] = _cmd([str(copy), "--version"])
         st = copy.stat()  # the copy keeps the original's modification time
         stamp = dt.datetime.fromtimestamp(st.st_mtime).astimezone().isoformat(timespec="seconds")
@@ -1061,7 +1081,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     a.runner = a.runner.absolute()
     a.runner_exe = a.runner
     a.out = a.out.absolute()
-    if "runner" in a.tools and not os.access(a.runner, os.X_OK):
+    if any(t in RUNNERS for t in a.tools) and not os.access(a.runner, os.X_OK):
         p.error(
             f"{a.runner} does not exist or is not executable: build it "
             "(cargo build --release -p runner) or pass --tools papermill,nbclient"
@@ -1086,7 +1106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     check_path = write_notebook(KERNEL_CHECK, nb_dir)
     subreaper = become_subreaper()
     digest: str | None = None
-    if "runner" in tools:
+    if any(t in RUNNERS for t in tools):
         args.runner_exe, digest = snapshot_runner(args.runner, args.out)
 
     started = dt.datetime.now().astimezone()
@@ -1150,6 +1170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "kernel_argv": kernels,
         "summary": [asdict(s) for s in summaries],
         "targets": targets,
+        "sandbox_overhead": sandbox_overhead(summaries),
         "runs": [
             {**asdict(r), "m": {**asdict(r.m), "tool_peak_kib": r.m.tool_peak_kib}} for r in runs
         ],
@@ -1204,6 +1225,14 @@ def render_report(
     ]
     if targets:
         parts += ["", "Targets (runner / peer, medians):", "", render_targets(targets)]
+    overhead = sandbox_overhead(summaries)
+    if overhead is not None:
+        parts += [
+            "",
+            f"Sandbox overhead (trivial, runner minus runner --no-sandbox, medians): "
+            f"{overhead['added_ms']:.0f} ms, limit {overhead['limit_ms']:.0f} ms: "
+            f"{overhead['result']}",
+        ]
     # argv[0] is the venv's python under different names (python, python3): compare resolved.
     distinct = {(os.path.realpath(a[0]), *a[1:]) for a in kernels.values() if a}
     parts += ["", "Kernel command line per tool (must be the same venv python):", ""]
