@@ -75,6 +75,7 @@ pub struct Kernel {
     process: KernelProcess,
     run_dir: RunDir,
     language_info: Value,
+    sandboxed: bool,
 }
 
 impl Kernel {
@@ -97,7 +98,7 @@ impl Kernel {
         let launched = std::time::Instant::now();
         let (client, language_info) = tokio::time::timeout(timeout, ready).await.map_err(|_| KernelError::StartupTimeout(timeout))??;
         tracing::debug!(took = ?launched.elapsed(), "kernel ready");
-        Ok(Self { spec, client, process, run_dir, language_info })
+        Ok(Self { spec, client, process, run_dir, language_info, sandboxed: matches!(launch, Launch::Sandboxed(_)) })
     }
 
     pub fn spec(&self) -> &KernelSpec {
@@ -137,9 +138,11 @@ impl Kernel {
         }
     }
 
-    /// Interrupts the running cell the way the kernelspec asks for.
+    /// Interrupts the running cell the way the kernelspec asks for; a sandboxed kernel is in a
+    /// session of its own, out of reach of the runner's signals, so it gets the message.
     pub async fn interrupt(&mut self) {
-        match self.spec.interrupt_mode {
+        let mode = if self.sandboxed { InterruptMode::Message } else { self.spec.interrupt_mode };
+        match mode {
             InterruptMode::Signal => self.process.signal(Signal::SIGINT),
             InterruptMode::Message => {
                 if let Err(error) = self.client.interrupt().await {

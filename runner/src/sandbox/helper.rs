@@ -19,7 +19,7 @@ use nix::sched::{CloneFlags, unshare};
 use nix::sys::prctl;
 use nix::sys::signal::{SigHandler, Signal, signal};
 use nix::sys::wait::{WaitStatus, waitpid};
-use nix::unistd::{ForkResult, Gid, Pid, Uid, fork, getppid, pipe2, setgroups, sethostname, setresgid, setresuid};
+use nix::unistd::{ForkResult, Gid, Pid, Uid, fork, getppid, pipe2, setgroups, sethostname, setresgid, setresuid, setsid};
 
 use super::{HOSTNAME, INSIDE_ID, Plan, mounts, restrict};
 
@@ -167,6 +167,10 @@ fn exec_kernel(plan: &Plan) -> HelperError {
     let result = (|| -> Result<std::convert::Infallible, HelperError> {
         // SAFETY: restoring the default disposition installs no handler code.
         unsafe { signal(Signal::SIGINT, SigHandler::SigDfl) }.map_err(sys("restoring SIGINT"))?;
+        // A session of its own: no controlling terminal, so no TIOCSTI into the runner's
+        // (CVE-2017-5226). The runner interrupts a sandboxed kernel by message, and ends it by
+        // killing PID 1, which takes every process of the namespace along.
+        setsid().map_err(sys("setsid"))?;
         std::fs::create_dir_all(super::HOME_DIR).map_err(|e| HelperError::Io("creating HOME", e))?;
         std::env::set_current_dir(super::WORK_DIR).map_err(|e| HelperError::Io("entering /work", e))?;
         restrict::limit_resources(&plan.limits)?;
