@@ -13,6 +13,11 @@ use serde_json::Value;
 
 pub use client::KernelEvent;
 
+/// How long a kernel asked to shut down may take to exit before it is killed. ipykernel exits
+/// in about 0.2 s, but now and then hangs in a ZeroMQ send at exit (seen with jupyter_client
+/// too); user code has finished by then, so waiting longer gains nothing.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
+
 /// How long messages still in flight from a kernel that just exited are waited for.
 const DRAIN_AFTER_EXIT: Duration = Duration::from_millis(100);
 pub use message::Message;
@@ -161,7 +166,7 @@ impl Kernel {
             tracing::debug!(%error, "shutdown request failed");
         }
         let asked = std::time::Instant::now();
-        self.process.stop(Duration::from_secs(3)).await;
+        self.process.stop(SHUTDOWN_GRACE).await;
         tracing::debug!(took = ?asked.elapsed(), "kernel shut down");
         self.run_dir
     }
