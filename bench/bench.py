@@ -1041,7 +1041,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--tools",
         default=",".join(ALL_TOOLS),
-        help="comma-separated subset of runner,papermill,nbclient (default: all three)",
+        help=f"comma-separated subset of {','.join(ALL_TOOLS)} (default: all)",
     )
     p.add_argument(
         "--notebooks",
