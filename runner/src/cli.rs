@@ -187,7 +187,7 @@ impl ExecArgs {
                         memory_bytes: self.memory,
                         pids: self.pids,
                         tmp_bytes: self.tmp_size,
-                        output_file_bytes: self.output_size,
+                        output_bytes: self.output_size,
                         ..Limits::default()
                     },
                     extra_read_only: self.sandbox_read_only,

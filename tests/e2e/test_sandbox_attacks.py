@@ -1722,6 +1722,12 @@ def test_tmp_and_output_size_limits(runner: Runner, tmp_path: Path) -> None:
             "tmp": {"prefix": "/tmp/fill", "cap": 64 * MIB, "per_file": 4 * MIB},
             # One file until it reaches the file size limit.
             "out": {"prefix": f"{SANDBOX_WORK}/out/big", "cap": 32 * MIB, "per_file": 32 * MIB},
+            # Files of 3 MiB, each under the limit, until out/ as a whole is full.
+            "out_total": {
+                "prefix": f"{SANDBOX_WORK}/out/many",
+                "cap": 32 * MIB,
+                "per_file": 3 * MIB,
+            },
         }
     }
     options = ["--tmp-size", "16M", "--output-size", "8M", "-y", json.dumps({"P": params})]
@@ -1732,6 +1738,8 @@ def test_tmp_and_output_size_limits(runner: Runner, tmp_path: Path) -> None:
     assert 4 * MIB <= outcome["tmp"]["bytes"] <= 16 * MIB, outcome
     assert outcome["out"]["error"] == "EFBIG", outcome
     assert outcome["out"]["bytes"] <= 8 * MIB, outcome
+    assert outcome["out_total"]["error"] == "ENOSPC", outcome
+    assert 6 * MIB <= outcome["out_total"]["bytes"] <= 8 * MIB, outcome
     assert stream_text(code_cells(nb)[-1]) == "after the attack\n"
 
 

@@ -142,6 +142,8 @@ pub enum ExecError {
     NoNamespaces,
     #[error(transparent)]
     Outputs(#[from] sandbox::CollectError),
+    #[error("the kernel did not exit after the run and was killed: its outputs are incomplete and were not collected")]
+    OutputsIncomplete,
 }
 
 impl ExecError {
@@ -157,6 +159,7 @@ impl ExecError {
             | Self::SandboxLayers(_)
             | Self::NoNamespaces => exit_code::USAGE,
             Self::Outputs(_) => exit_code::INTERNAL,
+            Self::OutputsIncomplete => exit_code::KERNEL_DIED,
             Self::StartupTimedOut(_) => exit_code::TIMEOUT,
             Self::Kernel(_) => exit_code::KERNEL_DIED,
         }
@@ -214,14 +217,19 @@ pub async fn run(job: &Job, stop: watch::Receiver<bool>) -> Result<Outcome, Exec
         last_save: Instant::now(),
     };
     let outcome = executor.run_cells().await;
-    let run_dir = match &outcome {
+    let stopped = match &outcome {
         Outcome::Completed | Outcome::CellFailed { .. } => kernel.shutdown().await,
         _ => kernel.kill().await,
     };
     if let (Some(dest), Launch::Sandboxed(_)) = (&job.options.outputs, &launch) {
-        collect_outputs(&run_dir.sandbox_dir("out"), dest)?;
+        if outcome == Outcome::Completed && !stopped.clean {
+            // Its PID 1 copies the outputs out after the kernel exits: killed, it may not have.
+            finish(job, notebook, outcome)?;
+            return Err(ExecError::OutputsIncomplete);
+        }
+        collect_outputs(&stopped.run_dir.sandbox_dir("out"), dest)?;
     }
-    drop(run_dir);
+    drop(stopped);
     finish(job, notebook, outcome)
 }
 

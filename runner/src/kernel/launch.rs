@@ -107,9 +107,14 @@ fn is_ipykernel(argv: &[String]) -> bool {
 pub struct KernelProcess {
     pgid: Pid,
     exit: watch::Receiver<Option<ExitStatus>>,
+    /// Exists while a sandbox copies its outputs out (see `stop`).
+    copy_marker: Option<PathBuf>,
     /// Removed after the process group is gone (declared after, so dropped after the kill).
     _cgroup: Option<Cgroup>,
 }
+
+/// Longest wait for a sandbox copying its outputs (at most `--output-size`, from memory).
+const OUTPUT_COPY_LIMIT: Duration = Duration::from_secs(120);
 
 /// How the kernel is started.
 #[derive(Debug, Clone)]
@@ -162,7 +167,8 @@ fn sandboxed_command(
     }
     // The kernel's id must reach its sockets and outputs; nothing else of the run dir is visible
     // inside, where only ipc/ and the staging dirs are mounted.
-    for path in [run_dir.path().to_path_buf(), run_dir.ipc_dir(), run_dir.ipc_dir().join("kernel.json"), out_dir.clone()] {
+    let staging = run_dir.path().join("box");
+    for path in [run_dir.path().to_path_buf(), run_dir.ipc_dir(), run_dir.ipc_dir().join("kernel.json"), staging, out_dir.clone()] {
         chown(&path, Some(Uid::from_raw(host_uid)), Some(Gid::from_raw(host_gid))).map_err(|e| setup(&path, e.into()))?;
     }
     let run_name = run_dir.path().file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
@@ -257,7 +263,8 @@ impl KernelProcess {
             let _ = exit_tx.send(status.ok().or_else(|| Some(ExitStatus::default())));
         });
         tracing::debug!(pid, ?argv, sandboxed = matches!(launch, Launch::Sandboxed(_)), "kernel started");
-        Ok(Self { pgid: Pid::from_raw(pid as i32), exit, _cgroup: cgroup })
+        let copy_marker = matches!(launch, Launch::Sandboxed(_)).then(|| run_dir.sandbox_dir(sandbox::COPYING_OUTPUTS_MARKER));
+        Ok(Self { pgid: Pid::from_raw(pid as i32), exit, copy_marker, _cgroup: cgroup })
     }
 
     /// Resolves when the kernel process has exited.
@@ -281,11 +288,17 @@ impl KernelProcess {
     }
 
     /// Waits up to `grace` for a clean exit, then kills the process group (which also ends any
-    /// process the kernel started in it).
-    pub async fn stop(&self, grace: Duration) {
-        let _ = tokio::time::timeout(grace, self.exited()).await;
+    /// process the kernel started in it). A sandbox whose kernel has exited and whose PID 1 is
+    /// copying the outputs out is given up to `OUTPUT_COPY_LIMIT` more.
+    /// Returns whether it exited by itself.
+    pub async fn stop(&self, grace: Duration) -> bool {
+        let mut exited = tokio::time::timeout(grace, self.exited()).await.is_ok();
+        if !exited && self.copy_marker.as_deref().is_some_and(Path::exists) {
+            exited = tokio::time::timeout(OUTPUT_COPY_LIMIT, self.exited()).await.is_ok();
+        }
         self.signal(Signal::SIGKILL);
         let _ = tokio::time::timeout(Duration::from_secs(2), self.exited()).await;
+        exited
     }
 }
 

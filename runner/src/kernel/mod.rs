@@ -13,10 +13,10 @@ use serde_json::Value;
 
 pub use client::KernelEvent;
 
-/// How long a kernel asked to shut down may take to exit before it is killed. ipykernel exits
-/// in about 0.2 s, but now and then hangs in a ZeroMQ send at exit (seen with jupyter_client
-/// too); user code has finished by then, so waiting longer gains nothing.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
+/// How long a kernel asked to shut down may take to exit before it is killed, as jupyter_client's
+/// `shutdown_wait_time`. ipykernel usually exits in 0.2 s, slower with heavy imports (matplotlib),
+/// and now and then hangs in a ZeroMQ send at exit (seen with jupyter_client too).
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// How long messages still in flight from a kernel that just exited are waited for.
 const DRAIN_AFTER_EXIT: Duration = Duration::from_millis(100);
@@ -70,6 +70,13 @@ impl std::fmt::Display for Death {
 pub enum Update {
     Event(KernelEvent),
     Died(Death),
+}
+
+/// A kernel that is gone, and the run dir it leaves for the caller to collect outputs from.
+pub struct Stopped {
+    pub run_dir: RunDir,
+    /// It exited by itself (a sandbox: after copying its outputs out), not killed.
+    pub clean: bool,
 }
 
 /// A started, connected kernel. Dropping it kills the process group and removes the run dir.
@@ -159,22 +166,22 @@ impl Kernel {
 
     /// Asks the kernel to shut down, then makes sure its whole process group is gone. The run
     /// dir is handed back so the caller can collect outputs before it is removed.
-    pub async fn shutdown(mut self) -> RunDir {
+    pub async fn shutdown(mut self) -> Stopped {
         if !self.process.has_exited()
             && let Err(error) = self.client.shutdown().await
         {
             tracing::debug!(%error, "shutdown request failed");
         }
         let asked = std::time::Instant::now();
-        self.process.stop(SHUTDOWN_GRACE).await;
-        tracing::debug!(took = ?asked.elapsed(), "kernel shut down");
-        self.run_dir
+        let clean = self.process.stop(SHUTDOWN_GRACE).await;
+        tracing::debug!(took = ?asked.elapsed(), clean, "kernel shut down");
+        Stopped { run_dir: self.run_dir, clean }
     }
 
     /// Kills the kernel at once (timeouts that an interrupt did not end, a dead heartbeat).
-    pub async fn kill(self) -> RunDir {
+    pub async fn kill(self) -> Stopped {
         self.process.stop(Duration::ZERO).await;
-        self.run_dir
+        Stopped { run_dir: self.run_dir, clean: false }
     }
 }
 

@@ -15,9 +15,11 @@ use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
 use std::path::Path;
 
+use nix::fcntl::{OFlag, openat};
 use nix::sched::{CloneFlags, unshare};
 use nix::sys::prctl;
 use nix::sys::signal::{SigHandler, Signal, signal};
+use nix::sys::stat::Mode;
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Gid, Pid, Uid, fork, getppid, pipe2, setgroups, sethostname, setresgid, setresuid, setsid};
 
@@ -138,7 +140,6 @@ fn init(plan: &Plan) -> Result<i32, HelperError> {
     prctl::set_pdeathsig(Signal::SIGKILL).map_err(sys("PR_SET_PDEATHSIG"))?;
     sethostname(HOSTNAME).map_err(sys("sethostname"))?;
     mounts::build_root(plan, &sources)?;
-    drop(sources);
     forbid_nested_namespaces()?;
     // SAFETY: still single-threaded, as above.
     match unsafe { fork() }.map_err(sys("fork"))? {
@@ -147,7 +148,14 @@ fn init(plan: &Plan) -> Result<i32, HelperError> {
             eprintln!("runner: sandbox: cannot start the kernel: {error}");
             std::process::exit(SETUP_FAILED)
         }
-        ForkResult::Parent { child } => Ok(reap_until(child)),
+        ForkResult::Parent { child } => {
+            let code = reap_until(child);
+            let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_CLOEXEC;
+            openat(sources.node_fd(&plan.staging_dir())?, super::COPYING_OUTPUTS_MARKER, flags, Mode::from_bits_truncate(0o600))
+                .map_err(sys("marking the output copy"))?;
+            mounts::copy_outputs(&Path::new(super::WORK_DIR).join("out"), sources.node_fd(&plan.out_dir)?)?;
+            Ok(code)
+        }
     }
 }
 

@@ -29,6 +29,9 @@ pub const HELPER_COMMAND: &str = "__sandbox";
 pub const WORK_DIR: &str = "/work";
 pub const HOME_DIR: &str = "/tmp/home";
 pub const HOSTNAME: &str = "tiffin-sandbox";
+/// Created in the staging dir (out of the kernel's sight) by the sandbox's PID 1 while it copies
+/// `/work/out` to the host after the kernel exited: the runner then waits instead of killing it.
+pub const COPYING_OUTPUTS_MARKER: &str = "copying-outputs";
 
 /// The uid/gid the kernel has inside the sandbox.
 pub const INSIDE_ID: u32 = 1000;
@@ -42,14 +45,15 @@ pub struct Limits {
     pub memory_bytes: u64,
     pub pids: u64,
     pub tmp_bytes: u64,
-    pub output_file_bytes: u64,
+    /// Size of `/work/out` (a tmpfs), which also bounds any single file the kernel writes.
+    pub output_bytes: u64,
     pub open_files: u64,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         const GIB: u64 = 1 << 30;
-        Self { memory_bytes: 4 * GIB, pids: 512, tmp_bytes: GIB, output_file_bytes: GIB, open_files: 4096 }
+        Self { memory_bytes: 4 * GIB, pids: 512, tmp_bytes: GIB, output_bytes: GIB, open_files: 4096 }
     }
 }
 
@@ -79,6 +83,13 @@ pub struct Plan {
     pub cgroup_procs: Vec<PathBuf>,
     /// The user accepted missing layers (`--sandbox-weaker-ok`): Landlock is best effort.
     pub weaker_ok: bool,
+}
+
+impl Plan {
+    /// The host dir holding `in_dir` and `out_dir`; never mounted in the sandbox.
+    pub fn staging_dir(&self) -> PathBuf {
+        self.out_dir.parent().map_or_else(|| self.out_dir.clone(), Path::to_path_buf)
+    }
 }
 
 /// The host directories a kernel needs to start: its environment's prefix, the interpreter a

@@ -29,7 +29,7 @@ pub enum RestrictError {
 
 pub fn limit_resources(limits: &Limits) -> Result<(), RestrictError> {
     for (resource, value) in
-        [(Resource::RLIMIT_CORE, 0), (Resource::RLIMIT_FSIZE, limits.output_file_bytes), (Resource::RLIMIT_NOFILE, limits.open_files)]
+        [(Resource::RLIMIT_CORE, 0), (Resource::RLIMIT_FSIZE, limits.output_bytes), (Resource::RLIMIT_NOFILE, limits.open_files)]
     {
         setrlimit(resource, value, value).map_err(|e| RestrictError::Rlimit(resource, e))?;
     }
