@@ -26,7 +26,10 @@ pub struct CgroupError {
 
 /// Which hierarchy this host offers for memory and pids limits, if any is writable.
 pub fn available() -> Option<CgroupVersion> {
-    let root = Path::new(ROOT);
+    available_in(Path::new(ROOT))
+}
+
+fn available_in(root: &Path) -> Option<CgroupVersion> {
     let v2 = std::fs::read_to_string(root.join("cgroup.controllers")).ok();
     if v2.is_some_and(|c| c.split_whitespace().any(|x| x == "memory") && c.split_whitespace().any(|x| x == "pids")) && writable(root) {
         return Some(CgroupVersion::V2);
@@ -48,7 +51,10 @@ pub struct Cgroup {
 
 impl Cgroup {
     pub fn create(version: CgroupVersion, name: &str, limits: &Limits) -> Result<Self, CgroupError> {
-        let root = Path::new(ROOT);
+        Self::create_in(Path::new(ROOT), version, name, limits)
+    }
+
+    fn create_in(root: &Path, version: CgroupVersion, name: &str, limits: &Limits) -> Result<Self, CgroupError> {
         let settings: Vec<(PathBuf, Vec<(&str, String)>)> = match version {
             CgroupVersion::V2 => vec![(
                 root.join(name),
@@ -109,5 +115,62 @@ impl Drop for Cgroup {
                 tracing::warn!(dir = %dir.display(), "could not remove the run's cgroup");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> Limits {
+        Limits { memory_bytes: 256 << 20, pids: 64, ..Limits::default() }
+    }
+
+    fn read(path: PathBuf) -> String {
+        std::fs::read_to_string(path).unwrap()
+    }
+
+    /// Empties a fake cgroup dir so that dropping the Cgroup can remove it, as the kernel's
+    /// cgroupfs lets an empty cgroup be removed whatever its control files.
+    fn empty(dir: &Path) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            std::fs::remove_file(entry.unwrap().path()).unwrap();
+        }
+    }
+
+    #[test]
+    fn v2_writes_memory_and_pids_limits_in_one_dir() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::write(root.path().join("cgroup.controllers"), "cpuset cpu io memory pids\n").unwrap();
+        assert_eq!(available_in(root.path()), Some(CgroupVersion::V2));
+        let cgroup = Cgroup::create_in(root.path(), CgroupVersion::V2, "run-1", &limits()).unwrap();
+        let dir = root.path().join("run-1");
+        assert_eq!(read(dir.join("memory.max")), (256u64 << 20).to_string());
+        assert_eq!(read(dir.join("pids.max")), "64");
+        assert_eq!(cgroup.procs_files(), vec![dir.join("cgroup.procs")]);
+        empty(&dir);
+    }
+
+    #[test]
+    fn v1_writes_each_controller_and_skips_absent_swap_accounting() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("memory")).unwrap();
+        std::fs::create_dir_all(root.path().join("pids")).unwrap();
+        assert_eq!(available_in(root.path()), Some(CgroupVersion::V1));
+        let cgroup = Cgroup::create_in(root.path(), CgroupVersion::V1, "run-2", &limits()).unwrap();
+        let (memory, pids) = (root.path().join("memory/run-2"), root.path().join("pids/run-2"));
+        assert_eq!(read(memory.join("memory.limit_in_bytes")), (256u64 << 20).to_string());
+        assert!(!memory.join("memory.memsw.limit_in_bytes").exists());
+        assert_eq!(read(pids.join("pids.max")), "64");
+        assert_eq!(cgroup.procs_files(), vec![memory.join("cgroup.procs"), pids.join("cgroup.procs")]);
+        empty(&memory);
+        empty(&pids);
+    }
+
+    #[test]
+    fn a_hierarchy_without_memory_and_pids_is_not_usable() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::write(root.path().join("cgroup.controllers"), "cpu io\n").unwrap();
+        assert_eq!(available_in(root.path()), None);
     }
 }
