@@ -23,7 +23,7 @@ use nix::sys::stat::Mode;
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Gid, Pid, Uid, fork, getppid, pipe2, setgroups, sethostname, setresgid, setresuid, setsid};
 
-use super::{HOSTNAME, INSIDE_ID, Plan, mounts, restrict};
+use super::{HOSTNAME, INSIDE_ID, Plan, mounts, outputs, restrict};
 
 /// Exit code for a sandbox that could not be built (as `env` and shells use 125–127).
 const SETUP_FAILED: i32 = 125;
@@ -40,6 +40,8 @@ pub enum HelperError {
     Mount(#[from] mounts::MountError),
     #[error(transparent)]
     Restrict(#[from] restrict::RestrictError),
+    #[error(transparent)]
+    Outputs(#[from] outputs::CollectError),
     #[error("the runner exited before the sandbox started")]
     Orphaned,
 }
@@ -153,7 +155,10 @@ fn init(plan: &Plan) -> Result<i32, HelperError> {
             let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_CLOEXEC;
             openat(sources.node_fd(&plan.staging_dir())?, super::COPYING_OUTPUTS_MARKER, flags, Mode::from_bits_truncate(0o600))
                 .map_err(sys("marking the output copy"))?;
-            mounts::copy_outputs(&Path::new(super::WORK_DIR).join("out"), sources.node_fd(&plan.out_dir)?)?;
+            let copied = outputs::copy_tree(&Path::new(super::WORK_DIR).join("out"), sources.node_fd(&plan.out_dir)?)?;
+            for (path, why) in copied.skipped {
+                eprintln!("runner: warning: output {} was not collected: it is {why}", path.display());
+            }
             Ok(code)
         }
     }

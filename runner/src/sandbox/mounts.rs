@@ -6,11 +6,9 @@ use std::collections::HashMap;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use std::os::unix::fs::OpenOptionsExt;
-
-use nix::fcntl::{OFlag, open, openat};
+use nix::fcntl::{OFlag, open};
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
-use nix::sys::stat::{Mode, mkdirat};
+use nix::sys::stat::Mode;
 use nix::sys::statvfs::{FsFlags, statvfs};
 
 use super::{HOME_DIR, INSIDE_ID, Plan, WORK_DIR};
@@ -77,7 +75,7 @@ impl Sources {
         Ok(Self(sources))
     }
 
-    /// The host's staging dir for outputs, for `copy_outputs`.
+    /// A directory opened before the pivot (the host's staging dirs), for copying outputs out.
     pub fn node_fd(&self, path: &Path) -> Result<&OwnedFd, MountError> {
         match self.get(path)? {
             Source::Node { fd, .. } => Ok(fd),
@@ -114,7 +112,7 @@ pub fn build_root(plan: &Plan, sources: &Sources) -> Result<(), MountError> {
     let work = inside(root, Path::new(WORK_DIR));
     bind(sources.get(&plan.in_dir)?, &work.join("in"), true)?;
     // Outputs go to a tmpfs so their total size is bounded; PID 1 copies them to the host's
-    // staging dir once the kernel has exited (see `copy_outputs`).
+    // staging dir once the kernel has exited.
     let out = work.join("out");
     std::fs::create_dir_all(&out).map_err(prepare(&out))?;
     let out_options = format!("mode=0755,size={}", plan.limits.output_bytes);
@@ -241,37 +239,4 @@ fn enter(root: &Path) -> Result<(), MountError> {
     nix::unistd::pivot_root(".", ".").map_err(|e| MountError::Pivot(root.to_path_buf(), e))?;
     umount2(".", MntFlags::MNT_DETACH).map_err(|e| MountError::Mount { what: "old root".into(), target: root.to_path_buf(), source: e })?;
     std::env::set_current_dir("/").map_err(prepare(Path::new("/")))
-}
-
-/// Copies the regular files and dirs below `from` into the host dir `to` (an O_PATH descriptor
-/// kept from before the pivot), never following links: what the notebook left that is not a
-/// regular file or dir is named on stderr and skipped.
-pub fn copy_outputs(from: &Path, to: &OwnedFd) -> Result<(), MountError> {
-    let entries = std::fs::read_dir(from).map_err(prepare(from))?;
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let kind = entry.file_type().map_err(prepare(&path))?;
-        let name = entry.file_name();
-        if kind.is_dir() {
-            mkdirat(to, name.as_os_str(), Mode::from_bits_truncate(0o755))
-                .map_err(|e| MountError::Prepare { path: path.clone(), source: e.into() })?;
-            let sub =
-                openat(to, name.as_os_str(), OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty())
-                    .map_err(|e| MountError::Prepare { path: path.clone(), source: e.into() })?;
-            copy_outputs(&path, &sub)?;
-        } else if kind.is_file() {
-            let mut source = std::fs::OpenOptions::new()
-                .read(true)
-                .custom_flags((OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK).bits())
-                .open(&path)
-                .map_err(prepare(&path))?;
-            let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-            let target = openat(to, name.as_os_str(), flags, Mode::from_bits_truncate(0o644))
-                .map_err(|e| MountError::Prepare { path: path.clone(), source: e.into() })?;
-            std::io::copy(&mut source, &mut std::fs::File::from(target)).map_err(prepare(&path))?;
-        } else {
-            eprintln!("runner: sandbox: output {} is not a regular file or directory: not copied", path.display());
-        }
-    }
-    Ok(())
 }

@@ -1,54 +1,71 @@
-//! Collecting what the notebook wrote to `/work/out`, after the sandbox is gone: only regular
-//! files, opened without following links, so a planted symlink or fifo can neither leak a host
-//! file nor block the runner.
+//! Copying what the notebook wrote to `/work/out`: only regular files and directories, opened
+//! without following links and created with `openat` below a directory descriptor, so a planted
+//! symlink or fifo can neither leak a host file nor block the copy. The sandbox's PID 1 uses it to
+//! move the outputs to the host; the runner uses it again for `--outputs DIR`.
 
-use std::fs::OpenOptions;
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+use nix::fcntl::{OFlag, open, openat};
+use nix::sys::stat::{Mode, mkdirat};
+
 #[derive(Debug, thiserror::Error)]
-#[error("collecting outputs from {path}: {source}")]
+#[error("copying outputs from {path}: {source}")]
 pub struct CollectError {
     path: PathBuf,
     source: std::io::Error,
 }
 
-/// What was copied and what was refused.
+/// What was copied and what was refused (relative paths).
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Collected {
     pub files: Vec<PathBuf>,
     pub skipped: Vec<(PathBuf, &'static str)>,
 }
 
-/// Copies the regular files below `from` into `to` (same relative paths).
+/// Copies the regular files below `from` into the directory `to` (created if missing).
 pub fn collect(from: &Path, to: &Path) -> Result<Collected, CollectError> {
+    std::fs::create_dir_all(to).map_err(err(to))?;
+    let dir = open(to, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty()).map_err(|e| err(to)(e.into()))?;
+    copy_tree(from, &dir)
+}
+
+/// Copies the regular files and directories below `from` into the directory open as `to`.
+pub fn copy_tree(from: &Path, to: &OwnedFd) -> Result<Collected, CollectError> {
     let mut collected = Collected::default();
     copy_dir(from, to, Path::new(""), &mut collected)?;
     Ok(collected)
 }
 
-fn copy_dir(from: &Path, to: &Path, relative: &Path, collected: &mut Collected) -> Result<(), CollectError> {
-    let err = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| CollectError { path, source }
-    };
+fn err(path: &Path) -> impl FnOnce(std::io::Error) -> CollectError + '_ {
+    move |source| CollectError { path: path.to_path_buf(), source }
+}
+
+fn copy_dir(from: &Path, to: &OwnedFd, relative: &Path, collected: &mut Collected) -> Result<(), CollectError> {
     let dir = from.join(relative);
-    std::fs::create_dir_all(to.join(relative)).map_err(err(&to.join(relative)))?;
     let mut entries: Vec<_> = std::fs::read_dir(&dir).map_err(err(&dir))?.flatten().collect();
     entries.sort_by_key(|e| e.file_name());
     for entry in entries {
-        let rel = relative.join(entry.file_name());
-        let kind = entry.file_type().map_err(err(&entry.path()))?;
+        let (path, name, rel) = (entry.path(), entry.file_name(), relative.join(entry.file_name()));
+        let kind = entry.file_type().map_err(err(&path))?;
         if kind.is_dir() {
-            copy_dir(from, to, &rel, collected)?;
+            match mkdirat(to, name.as_os_str(), Mode::from_bits_truncate(0o755)) {
+                Ok(()) | Err(nix::Error::EEXIST) => {}
+                Err(e) => return Err(err(&path)(e.into())),
+            }
+            let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+            let sub = openat(to, name.as_os_str(), flags, Mode::empty()).map_err(|e| err(&path)(e.into()))?;
+            copy_dir(from, &sub, &rel, collected)?;
         } else if kind.is_file() {
-            let mut source = OpenOptions::new()
+            let mut source = std::fs::OpenOptions::new()
                 .read(true)
-                .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits() | nix::fcntl::OFlag::O_NONBLOCK.bits())
-                .open(entry.path())
-                .map_err(err(&entry.path()))?;
-            let mut target = std::fs::File::create(to.join(&rel)).map_err(err(&to.join(&rel)))?;
-            std::io::copy(&mut source, &mut target).map_err(err(&entry.path()))?;
+                .custom_flags((OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK).bits())
+                .open(&path)
+                .map_err(err(&path))?;
+            let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+            let target = openat(to, name.as_os_str(), flags, Mode::from_bits_truncate(0o644)).map_err(|e| err(&path)(e.into()))?;
+            std::io::copy(&mut source, &mut std::fs::File::from(target)).map_err(err(&path))?;
             collected.files.push(rel);
         } else {
             let what = if kind.is_symlink() { "a symlink" } else { "not a regular file" };
@@ -76,5 +93,16 @@ mod tests {
         assert_eq!(collected.skipped, vec![(PathBuf::from("fifo"), "not a regular file"), (PathBuf::from("link"), "a symlink")]);
         assert_eq!(std::fs::read_to_string(dest.path().join("sub/b.txt")).unwrap(), "b");
         assert!(!dest.path().join("link").exists());
+    }
+
+    #[test]
+    fn a_symlink_planted_in_the_destination_is_not_followed() {
+        let out = tempfile::tempdir().unwrap();
+        let dest = tempfile::tempdir().unwrap();
+        let victim = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(out.path().join("a.csv"), "new").unwrap();
+        std::os::unix::fs::symlink(victim.path(), dest.path().join("a.csv")).unwrap();
+        assert!(collect(out.path(), dest.path()).is_err());
+        assert_eq!(std::fs::read_to_string(victim.path()).unwrap(), "");
     }
 }
