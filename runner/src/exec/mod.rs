@@ -14,10 +14,10 @@ use serde_json::{Map, Value};
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until};
 
-use crate::kernel::{self, Death, Kernel, KernelError, KernelEvent, Launch, Message, SandboxOptions, Update};
+use crate::kernel::{self, Death, Kernel, KernelError, KernelEvent, Launch, Message, Update};
 use crate::notebook::params::{self, ParamError, Placement};
 use crate::notebook::{CellType, Destination, Notebook, NotebookFileError};
-use crate::sandbox::{self, Limits};
+use crate::sandbox::{self, Limits, SandboxOptions};
 use outputs::{Effect, OutputRecorder};
 use progress::Progress;
 
@@ -227,7 +227,7 @@ pub async fn run(job: &Job, stop: watch::Receiver<bool>) -> Result<Outcome, Exec
             finish(job, notebook, outcome)?;
             return Err(ExecError::OutputsIncomplete);
         }
-        collect_outputs(&stopped.run_dir.sandbox_dir("out"), dest)?;
+        collect_outputs(&sandbox::Staging::of(stopped.run_dir.path()).out_dir, dest)?;
     }
     drop(stopped);
     finish(job, notebook, outcome)

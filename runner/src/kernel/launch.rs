@@ -1,7 +1,7 @@
 //! Starting a kernel process: a private run dir, an ipc connection file, the process in its own
 //! process group, and a watcher that reports its exit the moment it happens.
 
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
@@ -9,12 +9,12 @@ use std::time::Duration;
 use jupyter_protocol::ConnectionInfo;
 use jupyter_protocol::connection_info::Transport;
 use nix::sys::signal::{Signal, killpg};
-use nix::unistd::{Gid, Pid, Uid, chown};
+use nix::unistd::Pid;
 use tokio::sync::watch;
 
 use super::KernelError;
 use super::spec::KernelSpec;
-use crate::sandbox::{self, Cgroup, CgroupVersion, Limits, Plan};
+use crate::sandbox::{self, Cgroup};
 
 /// The five ipc "ports": with `transport: ipc` each names the socket file `{ip}-{port}`.
 const PORTS: [u16; 5] = [1, 2, 3, 4, 5];
@@ -58,11 +58,6 @@ impl RunDir {
     /// Holds the connection file and the socket files (the only part a sandbox sees).
     pub fn ipc_dir(&self) -> PathBuf {
         self.path.join("ipc")
-    }
-
-    /// The sandbox's staging dirs: the new root's mount point, its inputs and its outputs.
-    pub fn sandbox_dir(&self, name: &str) -> PathBuf {
-        self.path.join("box").join(name)
     }
 }
 
@@ -123,15 +118,7 @@ pub enum Launch {
     Direct {
         cwd: PathBuf,
     },
-    Sandboxed(SandboxOptions),
-}
-
-#[derive(Debug, Clone)]
-pub struct SandboxOptions {
-    pub limits: Limits,
-    pub extra_read_only: Vec<PathBuf>,
-    pub cgroup: Option<CgroupVersion>,
-    pub weaker_ok: bool,
+    Sandboxed(sandbox::SandboxOptions),
 }
 
 fn direct_command(spec: &KernelSpec, argv: &[String], cwd: &Path) -> tokio::process::Command {
@@ -147,62 +134,6 @@ fn direct_command(spec: &KernelSpec, argv: &[String], cwd: &Path) -> tokio::proc
     command
 }
 
-/// `runner __sandbox PLAN`: the plan in the run dir, the staging dirs owned by the kernel's host
-/// id, and the run's cgroup.
-fn sandboxed_command(
-    spec: &KernelSpec,
-    argv: Vec<String>,
-    run_dir: &RunDir,
-    options: &SandboxOptions,
-) -> Result<(tokio::process::Command, Option<Cgroup>), KernelError> {
-    let setup = |path: &Path, e: std::io::Error| KernelError::RunDir(path.to_path_buf(), e);
-    let (host_uid, host_gid) = if Uid::effective().is_root() {
-        (sandbox::HOST_ID_WHEN_ROOT, sandbox::HOST_ID_WHEN_ROOT)
-    } else {
-        (Uid::effective().as_raw(), Gid::effective().as_raw())
-    };
-    let (root, in_dir, out_dir) = (run_dir.sandbox_dir("root"), run_dir.sandbox_dir("in"), run_dir.sandbox_dir("out"));
-    for dir in [&root, &in_dir, &out_dir] {
-        std::fs::create_dir_all(dir).map_err(|e| setup(dir, e))?;
-    }
-    // The kernel's id must reach its sockets and outputs; nothing else of the run dir is visible
-    // inside, where only ipc/ and the staging dirs are mounted.
-    let staging = run_dir.path().join("box");
-    for path in [run_dir.path().to_path_buf(), run_dir.ipc_dir(), run_dir.ipc_dir().join("kernel.json"), staging, out_dir.clone()] {
-        chown(&path, Some(Uid::from_raw(host_uid)), Some(Gid::from_raw(host_gid))).map_err(|e| setup(&path, e.into()))?;
-    }
-    let run_name = run_dir.path().file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let cgroup = match options.cgroup {
-        Some(version) => Some(Cgroup::create(version, &run_name, &options.limits).map_err(|e| KernelError::Sandbox(e.to_string()))?),
-        None => None,
-    };
-    let plan = Plan {
-        env: sandbox::kernel_env(&spec.env, &argv[0]),
-        read_only: sandbox::read_only_paths(&argv, &spec.dir, &options.extra_read_only),
-        argv,
-        ipc_dir: run_dir.ipc_dir(),
-        root_mount_point: root,
-        in_dir,
-        out_dir,
-        limits: options.limits.clone(),
-        host_uid,
-        host_gid,
-        runner_pid: std::process::id(),
-        cgroup_procs: cgroup.as_ref().map(Cgroup::procs_files).unwrap_or_default(),
-        weaker_ok: options.weaker_ok,
-    };
-    let plan_path = run_dir.path().join("sandbox.json");
-    let json = serde_json::to_vec_pretty(&plan).map_err(|e| KernelError::Sandbox(e.to_string()))?;
-    write_private(&plan_path, &json)?;
-    let runner = std::env::current_exe().map_err(|e| KernelError::Spawn("the sandbox helper".into(), e))?;
-    let mut command = tokio::process::Command::new(runner);
-    command.arg(sandbox::HELPER_COMMAND).arg(&plan_path).env_clear().current_dir("/");
-    if let Ok(filter) = std::env::var("RUNNER_LOG") {
-        command.env("RUNNER_LOG", filter);
-    }
-    Ok((command, cgroup))
-}
-
 /// What the kernel process prints outside of IOPub (start-up errors, native libraries' output)
 /// goes to the runner's stderr.
 async fn forward_to_stderr(mut from: impl tokio::io::AsyncRead + Unpin) {
@@ -212,23 +143,13 @@ async fn forward_to_stderr(mut from: impl tokio::io::AsyncRead + Unpin) {
     }
 }
 
-fn write_private(path: &Path, bytes: &[u8]) -> Result<(), KernelError> {
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .and_then(|mut f| std::io::Write::write_all(&mut f, bytes))
-        .map_err(|e| KernelError::RunDir(path.to_path_buf(), e))
-}
-
 impl KernelProcess {
     /// Spawns the kernel, directly or inside the sandbox, with the connection file written into
     /// the run dir.
     pub fn spawn(spec: &KernelSpec, info: &ConnectionInfo, run_dir: &RunDir, launch: &Launch) -> Result<Self, KernelError> {
         let connection_file = run_dir.ipc_dir().join("kernel.json");
         let json = serde_json::to_vec_pretty(info).map_err(|e| KernelError::Spawn(spec.name.clone(), std::io::Error::other(e)))?;
-        write_private(&connection_file, &json)?;
+        sandbox::write_private(&connection_file, &json).map_err(|e| KernelError::RunDir(connection_file.clone(), e))?;
 
         let mut argv: Vec<String> = spec
             .argv
@@ -244,7 +165,10 @@ impl KernelProcess {
         }
         let (mut command, cgroup) = match launch {
             Launch::Direct { cwd } => (direct_command(spec, &argv, cwd), None),
-            Launch::Sandboxed(options) => sandboxed_command(spec, argv.clone(), run_dir, options)?,
+            Launch::Sandboxed(options) => {
+                let paths = sandbox::RunPaths { run_dir: run_dir.path().to_path_buf(), ipc_dir: run_dir.ipc_dir() };
+                sandbox::command(argv.clone(), &spec.env, &spec.dir, &paths, options).map_err(|e| KernelError::Sandbox(e.to_string()))?
+            }
         };
         // The kernel gets pipes, not our descriptors: it can reach no host file through them,
         // and its fd 1 never mixes into a notebook written to our stdout.
@@ -263,7 +187,7 @@ impl KernelProcess {
             let _ = exit_tx.send(status.ok().or_else(|| Some(ExitStatus::default())));
         });
         tracing::debug!(pid, ?argv, sandboxed = matches!(launch, Launch::Sandboxed(_)), "kernel started");
-        let copy_marker = matches!(launch, Launch::Sandboxed(_)).then(|| run_dir.sandbox_dir(sandbox::COPYING_OUTPUTS_MARKER));
+        let copy_marker = matches!(launch, Launch::Sandboxed(_)).then(|| sandbox::Staging::of(run_dir.path()).copy_marker);
         Ok(Self { pgid: Pid::from_raw(pid as i32), exit, copy_marker, _cgroup: cgroup })
     }
 

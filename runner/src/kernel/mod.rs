@@ -25,7 +25,7 @@ pub use spec::{InterruptMode, KernelSpec, SpecError};
 
 use client::Client;
 use launch::KernelProcess;
-pub use launch::{Launch, RunDir, SandboxOptions};
+pub use launch::{Launch, RunDir};
 
 #[derive(Debug, thiserror::Error)]
 pub enum KernelError {

@@ -8,6 +8,7 @@
 
 mod cgroup;
 mod helper;
+mod launch;
 mod layers;
 mod mounts;
 mod outputs;
@@ -19,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 pub use cgroup::{Cgroup, CgroupVersion};
 pub use helper::main as helper_main;
+pub use launch::{LaunchError, RunPaths, SandboxOptions, Staging, command, write_private};
 pub use layers::{Layers, probe};
 pub use outputs::{CollectError, Collected, collect};
 
