@@ -245,7 +245,9 @@ mod tests {
         let limits = job(&["--memory", "256M", "--pids", "64"]).options.sandbox.unwrap().limits;
         assert_eq!((limits.memory_bytes, limits.pids), (256 << 20, 64));
         assert!(job(&["--no-sandbox"]).options.sandbox.is_none());
-        assert!(Cli::try_parse_from(["runner", "exec", "nb.ipynb", "--sandbox-ro", "relative/path"]).is_err());
+        for bad in [["--sandbox-ro", "relative/path"], ["--sandbox-ro", "/no/such/path"], ["--pids", "2"], ["--memory", "lots"]] {
+            assert!(Cli::try_parse_from([&["runner", "exec", "nb.ipynb"][..], &bad[..]].concat()).is_err(), "{bad:?} accepted");
+        }
     }
 
     #[test]
