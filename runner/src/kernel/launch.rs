@@ -108,6 +108,9 @@ pub struct KernelProcess {
     _cgroup: Option<Cgroup>,
 }
 
+/// How long a SIGTERMed kernel (or sandbox) gets before SIGKILL, unless it is copying outputs.
+const TERMINATE_GRACE: Duration = Duration::from_secs(2);
+
 /// Longest wait for a sandbox copying its outputs (at most `--output-size`, from memory).
 const OUTPUT_COPY_LIMIT: Duration = Duration::from_secs(120);
 
@@ -211,14 +214,19 @@ impl KernelProcess {
         }
     }
 
-    /// Waits up to `grace` for a clean exit, then kills the process group (which also ends any
-    /// process the kernel started in it). A sandbox whose kernel has exited and whose PID 1 is
-    /// copying the outputs out is given up to `OUTPUT_COPY_LIMIT` more.
-    /// Returns whether it exited by itself.
+    /// Waits up to `grace` for the kernel to exit; then terminates it: SIGTERM to the process
+    /// group ends a direct kernel, and makes a sandbox's PID 1 kill its kernel, copy the outputs
+    /// out and exit (it is given up to `OUTPUT_COPY_LIMIT` while its copy marker exists). Last,
+    /// SIGKILL to the group. Returns whether it was gone before the SIGKILL, that is whether a
+    /// sandbox's outputs are complete. With a zero grace it goes straight to SIGKILL.
     pub async fn stop(&self, grace: Duration) -> bool {
         let mut exited = tokio::time::timeout(grace, self.exited()).await.is_ok();
-        if !exited && self.copy_marker.as_deref().is_some_and(Path::exists) {
-            exited = tokio::time::timeout(OUTPUT_COPY_LIMIT, self.exited()).await.is_ok();
+        if !exited && !grace.is_zero() {
+            self.signal(Signal::SIGTERM);
+            exited = tokio::time::timeout(TERMINATE_GRACE, self.exited()).await.is_ok();
+            if !exited && self.copy_marker.as_deref().is_some_and(Path::exists) {
+                exited = tokio::time::timeout(OUTPUT_COPY_LIMIT, self.exited()).await.is_ok();
+            }
         }
         self.signal(Signal::SIGKILL);
         let _ = tokio::time::timeout(Duration::from_secs(2), self.exited()).await;

@@ -66,8 +66,11 @@ fn run(plan_path: &Path) -> Result<i32, HelperError> {
     let plan: Plan = serde_json::from_slice(&text).map_err(|e| HelperError::Plan(plan_path.display().to_string(), e.to_string()))?;
     // The runner interrupts a cell by signalling the kernel's process group, which holds this
     // helper and the namespaces child too: they must outlive a SIGINT; the kernel restores it.
-    // SAFETY: SIG_IGN installs no handler code, so no async-signal-safety question arises.
-    unsafe { signal(Signal::SIGINT, SigHandler::SigIgn) }.map_err(sys("ignoring SIGINT"))?;
+    // SIGTERM is for the sandbox's PID 1 (see `end_sandbox`), which sets its own disposition.
+    for sig in [Signal::SIGINT, Signal::SIGTERM] {
+        // SAFETY: SIG_IGN installs no handler code, so no async-signal-safety question arises.
+        unsafe { signal(sig, SigHandler::SigIgn) }.map_err(sys("ignoring SIGINT and SIGTERM"))?;
+    }
     prctl::set_pdeathsig(Signal::SIGKILL).map_err(sys("PR_SET_PDEATHSIG"))?;
     if getppid().as_raw() as u32 != plan.runner_pid {
         return Err(HelperError::Orphaned);
@@ -133,8 +136,21 @@ fn become_sandbox_user() -> Result<(), HelperError> {
     setresuid(uid, uid, uid).map_err(sys("setresuid"))
 }
 
+/// SIGTERM handler of the sandbox's PID 1: the runner sends it when the kernel does not exit
+/// after its shutdown request. Killing every other process of the namespace lets PID 1 reap the
+/// kernel, copy the outputs out and exit, instead of losing them to a SIGKILL.
+extern "C" fn end_sandbox(_: libc::c_int) {
+    // SAFETY: kill(2) is async-signal-safe; from a pid namespace's init, -1 means every other
+    // process of the namespace.
+    unsafe {
+        libc::kill(-1, libc::SIGKILL);
+    }
+}
+
 /// PID 1 of the sandbox.
 fn init(plan: &Plan) -> Result<i32, HelperError> {
+    // SAFETY: the handler only calls kill(2), which is async-signal-safe.
+    unsafe { signal(Signal::SIGTERM, SigHandler::Handler(end_sandbox)) }.map_err(sys("handling SIGTERM"))?;
     // Opened with the runner's host uid, which can still reach them; used after the switch.
     let sources = mounts::Sources::open(plan)?;
     become_sandbox_user()?;
@@ -178,8 +194,10 @@ fn forbid_nested_namespaces() -> Result<(), HelperError> {
 
 fn exec_kernel(plan: &Plan) -> HelperError {
     let result = (|| -> Result<std::convert::Infallible, HelperError> {
-        // SAFETY: restoring the default disposition installs no handler code.
-        unsafe { signal(Signal::SIGINT, SigHandler::SigDfl) }.map_err(sys("restoring SIGINT"))?;
+        for sig in [Signal::SIGINT, Signal::SIGTERM] {
+            // SAFETY: restoring the default disposition installs no handler code.
+            unsafe { signal(sig, SigHandler::SigDfl) }.map_err(sys("restoring SIGINT and SIGTERM"))?;
+        }
         // A session of its own: no controlling terminal, so no TIOCSTI into the runner's
         // (CVE-2017-5226). The runner interrupts a sandboxed kernel by message, and ends it by
         // killing PID 1, which takes every process of the namespace along.
