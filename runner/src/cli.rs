@@ -6,10 +6,10 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use serde_json::{Map, Value};
 
-use crate::exec::{self, Job, Options, SandboxSettings};
+use crate::exec::{self, Job, Options};
 use crate::notebook::Destination;
 use crate::notebook::params::{self, ParamError};
-use crate::sandbox::Limits;
+use crate::sandbox::{Limits, SandboxSettings};
 
 #[derive(Debug, Parser)]
 #[command(name = "runner", version, about = "Tiffin's notebook runner: executes Jupyter notebooks on a real kernel")]

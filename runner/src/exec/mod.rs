@@ -17,7 +17,7 @@ use tokio::time::{Instant, sleep_until};
 use crate::kernel::{self, Death, Kernel, KernelError, KernelEvent, Launch, Message, Update};
 use crate::notebook::params::{self, ParamError, Placement};
 use crate::notebook::{CellType, Destination, Notebook, NotebookFileError};
-use crate::sandbox::{self, Limits, SandboxOptions};
+use crate::sandbox::{self, SandboxOptions, SandboxSettings};
 use outputs::{Effect, OutputRecorder};
 use progress::Progress;
 
@@ -53,14 +53,6 @@ pub struct Options {
     pub sandbox: Option<SandboxSettings>,
     /// Where to copy the regular files the notebook wrote to `/work/out`.
     pub outputs: Option<PathBuf>,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct SandboxSettings {
-    pub limits: Limits,
-    pub extra_read_only: Vec<PathBuf>,
-    /// Run even when a protection layer is missing (`--sandbox-weaker-ok`).
-    pub weaker_ok: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -264,12 +256,7 @@ fn launch_for(job: &Job, notebook: &mut Notebook, cwd: PathBuf) -> Result<Launch
         }
     }
     record_sandbox(notebook, true, Some(&layers));
-    Ok(Launch::Sandboxed(SandboxOptions {
-        limits: settings.limits.clone(),
-        extra_read_only: settings.extra_read_only.clone(),
-        cgroup: layers.cgroup,
-        weaker_ok: settings.weaker_ok,
-    }))
+    Ok(Launch::Sandboxed(SandboxOptions { settings: settings.clone(), cgroup: layers.cgroup }))
 }
 
 fn record_sandbox(notebook: &mut Notebook, enforced: bool, layers: Option<&sandbox::Layers>) {
@@ -283,9 +270,7 @@ fn record_sandbox(notebook: &mut Notebook, enforced: bool, layers: Option<&sandb
 /// Copies the notebook's outputs out of the sandbox's staging dir; refused entries are named.
 fn collect_outputs(out_dir: &Path, dest: &Path) -> Result<(), ExecError> {
     let collected = sandbox::collect(out_dir, dest)?;
-    for (path, why) in &collected.skipped {
-        eprintln!("runner: warning: output {} was not collected: it is {why}", path.display());
-    }
+    collected.warn_skipped();
     tracing::info!(files = collected.files.len(), dest = %dest.display(), "outputs collected");
     Ok(())
 }

@@ -12,6 +12,12 @@ use nix::sys::signal::Signal;
 use serde_json::Value;
 
 pub use client::KernelEvent;
+pub use message::Message;
+pub use spec::{InterruptMode, KernelSpec, SpecError};
+
+use client::Client;
+use launch::KernelProcess;
+pub use launch::{Launch, RunDir};
 
 /// How long a kernel asked to shut down may take to exit before it is killed, as jupyter_client's
 /// `shutdown_wait_time`. ipykernel usually exits in 0.2 s, slower with heavy imports (matplotlib),
@@ -20,12 +26,6 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// How long messages still in flight from a kernel that just exited are waited for.
 const DRAIN_AFTER_EXIT: Duration = Duration::from_millis(100);
-pub use message::Message;
-pub use spec::{InterruptMode, KernelSpec, SpecError};
-
-use client::Client;
-use launch::KernelProcess;
-pub use launch::{Launch, RunDir};
 
 #[derive(Debug, thiserror::Error)]
 pub enum KernelError {

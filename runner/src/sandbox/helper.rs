@@ -172,9 +172,7 @@ fn init(plan: &Plan) -> Result<i32, HelperError> {
             openat(sources.node_fd(&plan.staging_dir())?, super::COPYING_OUTPUTS_MARKER, flags, Mode::from_bits_truncate(0o600))
                 .map_err(sys("marking the output copy"))?;
             let copied = outputs::copy_tree(&Path::new(super::WORK_DIR).join("out"), sources.node_fd(&plan.out_dir)?)?;
-            for (path, why) in copied.skipped {
-                eprintln!("runner: warning: output {} was not collected: it is {why}", path.display());
-            }
+            copied.warn_skipped();
             Ok(code)
         }
     }

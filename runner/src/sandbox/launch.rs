@@ -9,13 +9,21 @@ use nix::unistd::{Gid, Uid, chown};
 
 use super::{Cgroup, CgroupVersion, HELPER_COMMAND, HOST_ID_WHEN_ROOT, Limits, Plan, kernel_env, read_only_paths};
 
-/// The user's sandbox settings, with the cgroup hierarchy found on this host.
+/// The user's sandbox settings.
+#[derive(Debug, Clone, Default)]
+pub struct SandboxSettings {
+    pub limits: Limits,
+    /// Host paths the kernel may read, mounted read-only at the same path.
+    pub extra_read_only: Vec<PathBuf>,
+    /// Run even when a protection layer is missing (`--sandbox-weaker-ok`).
+    pub weaker_ok: bool,
+}
+
+/// The user's settings with the cgroup hierarchy found on this host.
 #[derive(Debug, Clone)]
 pub struct SandboxOptions {
-    pub limits: Limits,
-    pub extra_read_only: Vec<PathBuf>,
+    pub settings: SandboxSettings,
     pub cgroup: Option<CgroupVersion>,
-    pub weaker_ok: bool,
 }
 
 /// The run dir and the part of it the kernel sees (the connection file and sockets).
@@ -87,21 +95,22 @@ pub fn command(
             .map_err(|e| LaunchError::Prepare(path.clone(), e.into()))?;
     }
     let run_name = paths.run_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let cgroup = options.cgroup.map(|version| Cgroup::create(version, &run_name, &options.limits)).transpose()?;
+    let settings = &options.settings;
+    let cgroup = options.cgroup.map(|version| Cgroup::create(version, &run_name, &settings.limits)).transpose()?;
     let plan = Plan {
         env: kernel_env(spec_env, &argv[0]),
-        read_only: read_only_paths(&argv, spec_dir, &options.extra_read_only),
+        read_only: read_only_paths(&argv, spec_dir, &settings.extra_read_only),
         argv,
         ipc_dir: paths.ipc_dir.clone(),
         root_mount_point: staging.root,
         in_dir: staging.in_dir,
         out_dir: staging.out_dir,
-        limits: options.limits.clone(),
+        limits: settings.limits.clone(),
         host_uid,
         host_gid,
         runner_pid: std::process::id(),
         cgroup_procs: cgroup.as_ref().map(Cgroup::procs_files).unwrap_or_default(),
-        weaker_ok: options.weaker_ok,
+        weaker_ok: settings.weaker_ok,
     };
     let plan_path = paths.run_dir.join("sandbox.json");
     let json = serde_json::to_vec_pretty(&plan).map_err(|e| LaunchError::Plan(e.to_string()))?;

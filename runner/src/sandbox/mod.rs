@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 pub use cgroup::{Cgroup, CgroupVersion};
 pub use helper::main as helper_main;
-pub use launch::{LaunchError, RunPaths, SandboxOptions, Staging, command, write_private};
+pub use launch::{LaunchError, RunPaths, SandboxOptions, SandboxSettings, Staging, command, write_private};
 pub use layers::{Layers, probe};
 pub use outputs::{CollectError, Collected, collect};
 

@@ -24,6 +24,15 @@ pub struct Collected {
     pub skipped: Vec<(PathBuf, &'static str)>,
 }
 
+impl Collected {
+    /// Names on stderr what was left behind, and why.
+    pub fn warn_skipped(&self) {
+        for (path, why) in &self.skipped {
+            eprintln!("runner: warning: output {} was not collected: it is {why}", path.display());
+        }
+    }
+}
+
 /// Copies the regular files below `from` into the directory `to` (created if missing).
 pub fn collect(from: &Path, to: &Path) -> Result<Collected, CollectError> {
     std::fs::create_dir_all(to).map_err(err(to))?;
