@@ -75,6 +75,22 @@ MIB = 1 << 20
 # The probe notebook
 # --------------------------------------------------------------------------------------------
 
+# Shared by the probe notebook and the terminal attack: every descriptor visible in /proc.
+FD_LINKS = """
+def fd_links():
+    \"\"\"(pid, fd, target) of every descriptor this process can see in /proc.\"\"\"
+    for pid in sorted(int(n) for n in os.listdir("/proc") if n.isdigit()):
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                yield pid, fd, os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+"""
+
 PROBE_SETUP = r'''
 import ctypes, errno, hashlib, json, os, signal, socket, stat, subprocess, sys, tempfile, time
 
@@ -549,28 +565,19 @@ def _():
 @probe("leaked_host_fds")
 def _():
     leaked = []
-    for pid in all_pids():
-        try:
-            fds = os.listdir(f"/proc/{pid}/fd")
-        except OSError:
+    for pid, fd, target in fd_links():
+        # A path that does not exist here names a file outside the sandbox (deleted files
+        # and memfds are left out: they exist nowhere).
+        if not target.startswith("/") or target.startswith("/memfd:"):
             continue
-        for fd in fds:
-            try:
-                target = os.readlink(f"/proc/{pid}/fd/{fd}")
-            except OSError:
-                continue
-            # A path that does not exist here names a file outside the sandbox (deleted files
-            # and memfds are left out: they exist nowhere).
-            if not target.startswith("/") or target.startswith("/memfd:"):
-                continue
-            if target.endswith(" (deleted)") or os.path.exists(target):
-                continue
-            try:
-                info = read_bytes(f"/proc/{pid}/fdinfo/{fd}").decode()
-                flags = next(l.split()[1] for l in info.splitlines() if l.startswith("flags:"))
-            except (OSError, StopIteration):
-                flags = "?"
-            leaked.append(f"pid {pid} fd {fd} (flags {flags}) -> {target}")
+        if target.endswith(" (deleted)") or os.path.exists(target):
+            continue
+        try:
+            info = read_bytes(f"/proc/{pid}/fdinfo/{fd}").decode()
+            flags = next(l.split()[1] for l in info.splitlines() if l.startswith("flags:"))
+        except (OSError, StopIteration):
+            flags = "?"
+        leaked.append(f"pid {pid} fd {fd} (flags {flags}) -> {target}")
     if leaked:
         return f"descriptors of host files: {leaked[:10]}"
     raise Blocked("every open file is inside the sandbox")
@@ -632,7 +639,7 @@ works["planted"] = planted
 PROBE_REPORT = "print(json.dumps({'probes': results, 'works': works}))"
 
 PROBE_CELLS: dict[str, str] = {
-    "setup": PROBE_SETUP,
+    "setup": PROBE_SETUP + FD_LINKS,
     "network": PROBE_NETWORK,
     "files": PROBE_FILES,
     "privileges": PROBE_PRIVILEGES,
@@ -1796,8 +1803,12 @@ def test_destructive_probes_detect_without_sandbox(runner: Runner, tmp_path: Pat
 # Tests: the terminal the runner was started from
 # --------------------------------------------------------------------------------------------
 
-TIOCSTI = """
+TIOCSTI = (
+    """
 import fcntl, json, os, termios
+"""
+    + FD_LINKS
+    + """
 attempts = {}
 
 def inject(name, fd):
@@ -1815,18 +1826,9 @@ for name in sorted(os.listdir("/proc/self/fd"), key=int):
     except OSError:
         pass
 paths = ["/dev/tty"]  # the controlling terminal, if any
-for pid in sorted(n for n in os.listdir("/proc") if n.isdigit()):  # others' terminals
-    try:
-        fds = os.listdir(f"/proc/{pid}/fd")
-    except OSError:
-        continue
-    for fd in fds:
-        try:
-            target = os.readlink(f"/proc/{pid}/fd/{fd}")
-        except OSError:
-            continue
-        if target.startswith(("/dev/pts/", "/dev/tty", "/dev/console")):
-            paths.append(f"/proc/{pid}/fd/{fd}")
+for pid, fd, target in fd_links():  # others' terminals
+    if target.startswith(("/dev/pts/", "/dev/tty", "/dev/console")):
+        paths.append(f"/proc/{pid}/fd/{fd}")
 for path in paths[:20]:
     try:
         fd = os.open(path, os.O_RDWR | os.O_NOCTTY)
@@ -1839,6 +1841,7 @@ with open("/proc/self/stat") as fh:
     attempts["controlling tty (tty_nr)"] = fh.read().rsplit(")", 1)[1].split()[4]
 print(json.dumps(attempts))
 """
+)
 
 # Starts the runner as a session leader whose controlling terminal is the pty (as from a shell).
 ON_TERMINAL = """
