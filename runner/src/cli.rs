@@ -94,6 +94,14 @@ pub struct ExecArgs {
     /// Copy the regular files the notebook wrote to /work/out into DIR after the run.
     #[arg(long, value_name = "DIR")]
     pub outputs: Option<PathBuf>,
+    /// The tiffin.toml naming the sources [default: the nearest one from the notebook's dir up
+    /// to the repository root; without one, warehouse.db beside the notebook].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Keep the run's fetched and uploaded CSVs (with their schemas) in DIR/in and DIR/out;
+    /// otherwise they are deleted when the run ends.
+    #[arg(long, value_name = "DIR")]
+    pub keep_data: Option<PathBuf>,
 }
 
 /// `4G`, `512M`, `64k`, `1GiB`, or plain bytes; binary multiples.
@@ -194,6 +202,8 @@ impl ExecArgs {
                     weaker_ok: self.sandbox_weaker_ok,
                 }),
                 outputs: self.outputs,
+                config: self.config,
+                keep_data: self.keep_data,
             },
         })
     }

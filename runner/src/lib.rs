@@ -1,6 +1,7 @@
 //! Tiffin's runner: executes Jupyter notebooks on a real kernel.
 
 pub mod cli;
+pub mod data;
 pub mod exec;
 pub mod kernel;
 pub mod notebook;

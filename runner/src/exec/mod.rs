@@ -1,6 +1,7 @@
 //! Executing a notebook: parameters in, every code cell run on the kernel in order, outputs and
 //! papermill metadata recorded, the executed notebook written however the run ends.
 
+mod data_path;
 mod outputs;
 mod papermill;
 mod progress;
@@ -14,7 +15,8 @@ use serde_json::{Map, Value};
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until};
 
-use crate::kernel::{self, Death, Kernel, KernelError, KernelEvent, Launch, Message, Update};
+use crate::data::{self, DataError, Plan, Uploaded};
+use crate::kernel::{self, Death, Kernel, KernelError, KernelEvent, Launch, Message, RunDir, Update};
 use crate::notebook::params::{self, ParamError, Placement};
 use crate::notebook::{CellType, Destination, Notebook, NotebookFileError};
 use crate::sandbox::{self, SandboxOptions, SandboxSettings};
@@ -34,6 +36,8 @@ pub mod exit_code {
     pub const TIMEOUT: u8 = 3;
     pub const KERNEL_DIED: u8 = 4;
     pub const INTERNAL: u8 = 5;
+    /// A fetch or an upload failed; no target table changed.
+    pub const DATA: u8 = 6;
     pub const INTERRUPTED: u8 = 130;
 }
 
@@ -53,6 +57,10 @@ pub struct Options {
     pub sandbox: Option<SandboxSettings>,
     /// Where to copy the regular files the notebook wrote to `/work/out`.
     pub outputs: Option<PathBuf>,
+    /// `tiffin.toml` to use instead of the one found next to the notebook.
+    pub config: Option<PathBuf>,
+    /// Where to copy the run's input and output CSVs (else they are deleted with the run).
+    pub keep_data: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -67,10 +75,25 @@ pub struct Job {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     Completed,
-    CellFailed { cell: usize, ename: String, evalue: String },
-    TimedOut { cell: usize, limit: Duration, whole_run: bool },
-    KernelDied { cell: usize, death: Death },
-    Interrupted { cell: Option<usize> },
+    CellFailed {
+        cell: usize,
+        ename: String,
+        evalue: String,
+    },
+    TimedOut {
+        cell: usize,
+        limit: Duration,
+        whole_run: bool,
+    },
+    KernelDied {
+        cell: usize,
+        death: Death,
+    },
+    Interrupted {
+        cell: Option<usize>,
+    },
+    /// A fetch (before any cell ran) or an upload (after all ran) failed.
+    DataFailed(DataError),
 }
 
 impl Outcome {
@@ -81,6 +104,7 @@ impl Outcome {
             Self::TimedOut { .. } => exit_code::TIMEOUT,
             Self::KernelDied { .. } => exit_code::KERNEL_DIED,
             Self::Interrupted { .. } => exit_code::INTERRUPTED,
+            Self::DataFailed(_) => exit_code::DATA,
         }
     }
 
@@ -89,6 +113,7 @@ impl Outcome {
             Self::Completed => None,
             Self::CellFailed { cell, .. } | Self::TimedOut { cell, .. } | Self::KernelDied { cell, .. } => Some(*cell),
             Self::Interrupted { cell } => *cell,
+            Self::DataFailed(error) => error.cell,
         }
     }
 }
@@ -107,6 +132,7 @@ impl std::fmt::Display for Outcome {
             Self::KernelDied { cell, death } => write!(f, "the kernel died while running cell {cell}: {death}"),
             Self::Interrupted { cell: Some(cell) } => write!(f, "interrupted while running cell {cell}"),
             Self::Interrupted { cell: None } => write!(f, "interrupted before any cell ran"),
+            Self::DataFailed(error) => write!(f, "{error}; no table was changed"),
         }
     }
 }
@@ -136,6 +162,16 @@ pub enum ExecError {
     Outputs(#[from] sandbox::CollectError),
     #[error("the kernel did not exit after the run and was killed: its outputs are incomplete and were not collected")]
     OutputsIncomplete,
+    #[error(transparent)]
+    DataCell(#[from] data::cells::CellError),
+    #[error(transparent)]
+    Config(#[from] data::config::ConfigError),
+    #[error(transparent)]
+    DataPlan(DataError),
+    #[error("preparing the run's data dirs: {0}")]
+    DataDirs(std::io::Error),
+    #[error("--keep-data: {0}")]
+    KeepData(std::io::Error),
 }
 
 impl ExecError {
@@ -149,7 +185,11 @@ impl ExecError {
             | Self::CwdInSandbox
             | Self::OutputsWithoutSandbox
             | Self::SandboxLayers(_)
-            | Self::NoNamespaces => exit_code::USAGE,
+            | Self::NoNamespaces
+            | Self::DataCell(_)
+            | Self::Config(_)
+            | Self::DataPlan(_) => exit_code::USAGE,
+            Self::DataDirs(_) | Self::KeepData(_) => exit_code::INTERNAL,
             Self::Outputs(_) => exit_code::INTERNAL,
             Self::OutputsIncomplete => exit_code::KERNEL_DIED,
             Self::StartupTimedOut(_) => exit_code::TIMEOUT,
@@ -173,6 +213,7 @@ pub async fn run(job: &Job, stop: watch::Receiver<bool>) -> Result<Outcome, Exec
     let launch = launch_for(job, &mut notebook, cwd)?;
     let kernel_name = job.options.kernel.clone().or_else(|| kernelspec_name(&notebook)).unwrap_or_else(|| "python3".into());
     let spec = kernel::spec::find(&kernel_name).map_err(KernelError::from)?;
+    let plan = data_plan(job, &notebook)?;
 
     let started_at = Utc::now();
     let run_deadline = job.options.run_timeout.map(|t| Instant::now() + t);
@@ -181,19 +222,31 @@ pub async fn run(job: &Job, stop: watch::Receiver<bool>) -> Result<Outcome, Exec
         kernelspec.insert("name".into(), spec.name.clone().into());
     }
 
+    let run_dir = RunDir::create()?;
+    let dirs = data_path::DataDirs::create(&run_dir, matches!(launch, Launch::Sandboxed(_))).map_err(ExecError::DataDirs)?;
+    let fetched = match data::fetch_all(&plan, &dirs.host_in).await {
+        Ok(fetched) => fetched,
+        Err(error) => {
+            keep_data(job, &dirs)?;
+            return finish(job, notebook, Outcome::DataFailed(error));
+        }
+    };
+    let originals = data_path::rewrite(&mut notebook, &plan, &fetched, &dirs);
+
     let mut stop = stop;
     let startup = async {
         match run_deadline {
-            Some(deadline) => tokio::time::timeout_at(deadline, Kernel::start(spec, &launch, STARTUP_TIMEOUT))
+            Some(deadline) => tokio::time::timeout_at(deadline, Kernel::start(spec, &launch, run_dir, STARTUP_TIMEOUT))
                 .await
                 .map_err(|_| ExecError::StartupTimedOut(job.options.run_timeout.unwrap_or_default()))?
                 .map_err(ExecError::from),
-            None => Kernel::start(spec, &launch, STARTUP_TIMEOUT).await.map_err(ExecError::from),
+            None => Kernel::start(spec, &launch, run_dir, STARTUP_TIMEOUT).await.map_err(ExecError::from),
         }
     };
     let mut kernel = tokio::select! {
         kernel = startup => kernel?,
         _ = stop.wait_for(|stopped| *stopped) => {
+            data_path::restore(&mut notebook, originals);
             return finish(job, notebook, Outcome::Interrupted { cell: None });
         }
     };
@@ -208,21 +261,52 @@ pub async fn run(job: &Job, stop: watch::Receiver<bool>) -> Result<Outcome, Exec
         stop,
         last_save: Instant::now(),
     };
-    let outcome = executor.run_cells().await;
+    let mut outcome = executor.run_cells().await;
     let stopped = match &outcome {
         Outcome::Completed | Outcome::CellFailed { .. } => kernel.shutdown().await,
         _ => kernel.kill().await,
     };
-    if let (Some(dest), Launch::Sandboxed(_)) = (&job.options.outputs, &launch) {
-        if outcome == Outcome::Completed && !stopped.clean {
-            // Its PID 1 copies the outputs out after the kernel exits: killed, it may not have.
-            finish(job, notebook, outcome)?;
-            return Err(ExecError::OutputsIncomplete);
+    data_path::restore(&mut notebook, originals);
+    let sandboxed = matches!(launch, Launch::Sandboxed(_));
+    if sandboxed && outcome == Outcome::Completed && !stopped.clean && (job.options.outputs.is_some() || !plan.uploads.is_empty()) {
+        // Its PID 1 copies the outputs out after the kernel exits: killed, it may not have.
+        keep_data(job, &dirs)?;
+        finish(job, notebook, outcome)?;
+        return Err(ExecError::OutputsIncomplete);
+    }
+    if outcome == Outcome::Completed && !plan.uploads.is_empty() {
+        match upload(&plan, &dirs.host_out).await {
+            Ok(uploaded) => data_path::report_uploads(&mut notebook, &uploaded),
+            Err(error) => outcome = Outcome::DataFailed(error),
         }
-        collect_outputs(&sandbox::Staging::of(stopped.run_dir.path()).out_dir, dest)?;
+    }
+    keep_data(job, &dirs)?;
+    if let (Some(dest), true) = (&job.options.outputs, sandboxed) {
+        collect_outputs(&dirs.host_out, dest)?;
     }
     drop(stopped);
     finish(job, notebook, outcome)
+}
+
+/// The data cells' plan: sources resolved and parameters bound, before anything runs.
+fn data_plan(job: &Job, notebook: &Notebook) -> Result<Plan, ExecError> {
+    let cells = data::cells::find(notebook)?;
+    let config = data::config::Config::for_notebook(&job.input, job.options.config.as_deref())?;
+    let mut values = params::defaults(notebook);
+    values.extend(job.parameters.clone());
+    data::plan(cells, config, &values).map_err(ExecError::DataPlan)
+}
+
+async fn upload(plan: &Plan, out_dir: &Path) -> Result<Vec<Uploaded>, DataError> {
+    let run_id = uuid::Uuid::new_v4().to_string();
+    data::upload_all(plan, out_dir, &Default::default(), &run_id).await
+}
+
+fn keep_data(job: &Job, dirs: &data_path::DataDirs) -> Result<(), ExecError> {
+    match &job.options.keep_data {
+        Some(dest) => data_path::keep(dirs, dest).map_err(ExecError::KeepData),
+        None => Ok(()),
+    }
 }
 
 /// How the kernel will run, after checking what this host can enforce; records the sandbox's

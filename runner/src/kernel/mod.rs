@@ -93,8 +93,8 @@ pub struct Kernel {
 impl Kernel {
     /// Launches the kernel and waits until it answers kernel_info and its IOPub is known to reach
     /// us (the JEP 65 `iopub_welcome`, or for older kernels an IOPub message about our request).
-    pub async fn start(spec: KernelSpec, launch: &Launch, timeout: Duration) -> Result<Self, KernelError> {
-        let run_dir = RunDir::create()?;
+    /// `run_dir` is the run's private dir (see `RunDir`), removed when the kernel is done with.
+    pub async fn start(spec: KernelSpec, launch: &Launch, run_dir: RunDir, timeout: Duration) -> Result<Self, KernelError> {
         let info = launch::connection_info(&run_dir, &spec.name)?;
         let process = KernelProcess::spawn(&spec, &info, &run_dir, launch)?;
         let sockets = launch::socket_paths(&info);

@@ -122,6 +122,39 @@ pub fn inject(notebook: &mut Notebook, params: &Map<String, Value>) -> Placement
     }
 }
 
+/// The parameters' default values: the simple literal assignments (`name = 3`,
+/// `name: str = "x"`) of the cell tagged `parameters`. Other lines are skipped.
+pub fn defaults(notebook: &Notebook) -> Map<String, Value> {
+    let mut values = Map::new();
+    let Some(cell) = notebook.cells.iter().find(|c| c.cell_type == CellType::Code && c.has_tag(PARAMETERS_TAG)) else { return values };
+    for line in cell.source.lines() {
+        let Some((target, value)) = line.split_once('=') else { continue };
+        let name = target.split_once(':').map_or(target, |(name, _annotation)| name).trim();
+        let value = strip_comment(value);
+        if let (true, Some(value)) = (python::is_identifier(name), python::parse_literal(value)) {
+            values.insert(name.to_owned(), value);
+        }
+    }
+    values
+}
+
+/// The text before a trailing `#` comment that is outside any string.
+fn strip_comment(text: &str) -> &str {
+    let mut quote = None;
+    let mut escaped = false;
+    for (i, c) in text.char_indices() {
+        match (quote, c) {
+            (Some(_), _) if escaped => escaped = false,
+            (Some(_), '\\') => escaped = true,
+            (Some(q), c) if c == q => quote = None,
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '#') => return &text[..i],
+            _ => {}
+        }
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,5 +216,23 @@ mod tests {
     #[test]
     fn rejects_names_python_cannot_assign() {
         assert_eq!(validate(&parse_mapping("ok: 1\n'a-b': 2").unwrap()), Err(ParamError::BadName("a-b".into())));
+    }
+    #[test]
+    fn defaults_are_the_literal_assignments_of_the_parameters_cell() {
+        let nb = notebook(vec![
+            Cell::new_code("x = 1".into(), &[], false),
+            Cell::new_code(
+                "day = \"2024-01-01\"  # the day\nn: int = -3\nratio = 1e-3\nflag = True\nnothing = None\nraw = r'a\\b'\n\
+                 s = 'it\\'s # not a comment'\nlater = compute()\nmany = [1, 2]\nbig = 1_000\n"
+                    .into(),
+                &[PARAMETERS_TAG],
+                false,
+            ),
+        ]);
+        let values = Value::Object(defaults(&nb));
+        assert_eq!(
+            values,
+            json!({"day": "2024-01-01", "n": -3, "ratio": 0.001, "flag": true, "nothing": null, "raw": "a\\b", "s": "it's # not a comment", "big": 1000})
+        );
     }
 }

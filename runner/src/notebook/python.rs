@@ -113,6 +113,65 @@ pub fn float_repr(f: f64) -> String {
     }
 }
 
+/// The value of a simple Python literal as a parameters cell holds it: None, True, False, an
+/// int, a float, or a single-line string (prefix `r` allowed, common escapes). Anything else
+/// (expressions, containers, f-strings) gives `None`.
+pub fn parse_literal(text: &str) -> Option<Value> {
+    let text = text.trim();
+    match text {
+        "None" => return Some(Value::Null),
+        "True" => return Some(Value::Bool(true)),
+        "False" => return Some(Value::Bool(false)),
+        _ => {}
+    }
+    if let Some(string) = parse_string(text) {
+        return Some(Value::String(string));
+    }
+    let digits = text.replace('_', "");
+    let body = digits.strip_prefix(['-', '+']).unwrap_or(&digits);
+    if !body.is_empty() && body.bytes().all(|b| b.is_ascii_digit()) {
+        return digits.parse::<i64>().ok().map(Value::from);
+    }
+    let numeric = !body.is_empty() && body.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'));
+    if numeric {
+        return digits.parse::<f64>().ok().and_then(Number::from_f64).map(Value::Number);
+    }
+    None
+}
+
+fn parse_string(text: &str) -> Option<String> {
+    let (raw, quoted) = match text.strip_prefix(['r', 'R']) {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let quote = quoted.chars().next().filter(|q| *q == '\'' || *q == '"')?;
+    let inner = quoted.strip_prefix(quote)?.strip_suffix(quote)?;
+    if inner.starts_with(quote) {
+        return None; // a triple-quoted string
+    }
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        if c == quote {
+            return None; // two strings (implicit concatenation) or an expression
+        }
+        if c != '\\' || raw {
+            out.push(c);
+            continue;
+        }
+        match chars.next()? {
+            'n' => out.push('\n'),
+            't' => out.push('\t'),
+            'r' => out.push('\r'),
+            '0' => out.push('\0'),
+            'u' => out.push(char::from_u32(u32::from_str_radix(&chars.by_ref().take(4).collect::<String>(), 16).ok()?)?),
+            escaped @ ('\\' | '\'' | '"') => out.push(escaped),
+            _ => return None,
+        }
+    }
+    Some(out)
+}
+
 /// Whether `name` can be assigned to in Python: an identifier that is not a keyword.
 pub fn is_identifier(name: &str) -> bool {
     const KEYWORDS: &[&str] = &[
