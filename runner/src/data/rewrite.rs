@@ -29,8 +29,13 @@ pub fn sql_cell(cell: &SqlCell, source: &str, csv: &Path, schema: &Schema) -> St
     let mut converters = Vec::new();
     let mut datetimes = Vec::new();
     let mut escaped = Vec::new();
+    let mut missing = Vec::new();
+    let null = py_str(NULL);
     for column in &schema.columns {
         let key = py_str(&column.name);
+        // float64 has one missing value, NaN: a NaN from the database reads as one too.
+        let markers = if column.kind == Kind::Float { format!("[{null}, \"NaN\"]") } else { format!("[{null}]") };
+        missing.push(format!("{key}: {markers}"));
         match column.kind {
             Kind::Int => dtypes.push(format!("{key}: \"Int64\"")),
             Kind::Float => dtypes.push(format!("{key}: \"float64\"")),
@@ -47,7 +52,6 @@ pub fn sql_cell(cell: &SqlCell, source: &str, csv: &Path, schema: &Schema) -> St
             escaped.push(key);
         }
     }
-    let null = py_str(NULL);
     let mut code = String::from("import pandas as _tiffin_pd\n");
     if !converters.is_empty() {
         code.push_str(&format!(
@@ -55,10 +59,11 @@ pub fn sql_cell(cell: &SqlCell, source: &str, csv: &Path, schema: &Schema) -> St
         ));
     }
     code.push_str(&format!(
-        "{name} = _tiffin_pd.read_csv({}, dtype={{{}}}, converters={{{}}}, keep_default_na=False, na_values=[{null}]{ROUND_TRIP})\n",
+        "{name} = _tiffin_pd.read_csv({}, dtype={{{}}}, converters={{{}}}, keep_default_na=False, na_values={{{}}}{ROUND_TRIP})\n",
         py_path(csv),
         dtypes.join(", "),
         converters.join(", "),
+        missing.join(", "),
     ));
     if !datetimes.is_empty() {
         code.push_str(&format!(
