@@ -4,4 +4,5 @@ pub mod cli;
 pub mod exec;
 pub mod kernel;
 pub mod notebook;
+pub mod policy;
 pub mod sandbox;
