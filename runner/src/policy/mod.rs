@@ -9,8 +9,10 @@
 //! refused outright: the runner must know every data flow ([`decide`]).
 
 mod catalog;
+pub mod command;
 mod config;
 mod decide;
+mod edit;
 mod error;
 mod functions;
 mod reads;
