@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde_json::{Map, Value};
 
 use crate::exec::{self, Job, Options};
@@ -22,6 +22,8 @@ pub struct Cli {
 pub enum Command {
     /// Execute every code cell of a notebook and write the executed notebook.
     Exec(Box<ExecArgs>),
+    /// Show or edit the purpose policy in tiffin.toml, or check a query against it.
+    Policy(PolicyArgs),
     /// Internal: the single-threaded helper that builds the sandbox and starts the kernel in it.
     #[command(name = "__sandbox", hide = true)]
     SandboxHelper { plan: PathBuf },
@@ -102,6 +104,76 @@ pub struct ExecArgs {
     /// otherwise they are deleted when the run ends.
     #[arg(long, value_name = "DIR")]
     pub keep_data: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct PolicyArgs {
+    /// The file holding the [policy] table [default: tiffin.toml in this directory or the nearest parent].
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: PolicyCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Print the labels and the purposes they allow, the catalog, the reclassifications and the mode.
+    Show {
+        /// Print JSON instead.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Label a table of the catalog (or one of its columns), adding its entry if missing.
+    Label(LabelArgs),
+    /// Remove labels from a table of the catalog (or one of its columns).
+    Unlabel(LabelArgs),
+    /// Let a label allow purposes.
+    Allow(AllowArgs),
+    /// Stop a label allowing purposes.
+    Disallow(AllowArgs),
+    /// Print the tables and columns a query reads, their labels (as the catalog declares them) and
+    /// whether the purpose may read them. Exit code 0: allowed, 1: refused, 2: the query cannot be
+    /// read or resolved.
+    Check(CheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LabelArgs {
+    /// The table, as <source>.<table>: warehouse.customers, pg.sales.orders.
+    pub table: String,
+    #[arg(required = true)]
+    pub labels: Vec<String>,
+    /// Label this column of the table instead of the whole table.
+    #[arg(long, value_name = "COL")]
+    pub column: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct AllowArgs {
+    pub label: String,
+    #[arg(required = true)]
+    pub purposes: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The run's purpose; without it, only unlabelled tables may be read.
+    #[arg(long)]
+    pub purpose: Option<String>,
+    /// The file holding the query (one SELECT), or `-` for stdin.
+    #[arg(value_name = "SQL_FILE")]
+    pub sql: PathBuf,
+    /// The source the query runs on, as the catalog names it (the part before the first dot).
+    #[arg(long)]
+    pub source: String,
+    #[arg(long, value_enum, default_value_t = SqlDialect::Sqlite)]
+    pub dialect: SqlDialect,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SqlDialect {
+    Sqlite,
+    Postgres,
 }
 
 /// `4G`, `512M`, `64k`, `1GiB`, or plain bytes; binary multiples.

@@ -5,4 +5,5 @@ pub mod data;
 pub mod exec;
 pub mod kernel;
 pub mod notebook;
+pub mod policy;
 pub mod sandbox;

@@ -34,6 +34,7 @@ fn main() -> ExitCode {
 async fn dispatch(cli: Cli) -> u8 {
     match cli.command {
         Command::Exec(args) => exec(*args).await,
+        Command::Policy(args) => runner::policy::command::run(args),
         Command::SandboxHelper { .. } => exit_code::INTERNAL,
     }
 }
