@@ -160,6 +160,9 @@ fn header_of(source: &str) -> String {
 /// The data cell in this source, if its first line is a `%%sql` or `%%upload` magic.
 pub fn parse(index: usize, source: &str) -> Result<Option<DataCell>, CellError> {
     let (first, body) = source.split_once('\n').unwrap_or((source, ""));
+    if !first.starts_with("%%") {
+        return Ok(None); // IPython takes a cell magic only at the very start of the cell
+    }
     let mut words = first.split_whitespace();
     let magic = words.next().unwrap_or_default();
     if magic != "%%sql" && magic != "%%upload" {
@@ -315,7 +318,8 @@ mod tests {
         assert!(problem("%%sql x --source\nSELECT 1").contains("needs a value"));
         assert!(problem("%%sql x --source a --source b\nSELECT 1").contains("given twice"));
         assert!(problem("%%sql x --source a;b\nSELECT 1").contains("not a source name"));
-        assert!(problem("%%upload t; DROP TABLE x\ndf").contains("not a table name"));
+        assert!(problem("%%upload t;x\ndf").contains("not a table name"));
+        assert!(problem("%%upload t; DROP TABLE x\ndf").contains("unexpected `DROP`"));
         assert!(problem("%%upload a.b.c\ndf").contains("not a table name"));
         assert!(problem("%%upload t --mode upsert\ndf").contains("unknown --mode `upsert`"));
         assert!(problem("%%upload t --mode partition\ndf").contains("needs --partition"));
