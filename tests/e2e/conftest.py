@@ -352,6 +352,21 @@ class RunHandle:
         self.popen.send_signal(sig)
         return time.monotonic()
 
+    def peak_rss_kib(self) -> int:
+        """Waits for the runner to exit, sampling its own peak resident size (VmHWM, which
+        only grows) every 50 ms; returns the last value read, in KiB. Call `finish` after."""
+        peak = 0
+        while self.popen.poll() is None:
+            try:
+                status = Path(f"/proc/{self.popen.pid}/status").read_text()
+            except OSError:
+                break
+            for line in status.splitlines():
+                if line.startswith("VmHWM:"):
+                    peak = max(peak, int(line.split()[1]))
+            time.sleep(0.05)
+        return peak
+
     def finish(self, timeout: float = DEFAULT_RUN_TIMEOUT) -> RunResult:
         deadline = self.started + timeout
         while self.popen.poll() is None:

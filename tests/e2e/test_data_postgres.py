@@ -4,7 +4,6 @@ checked with the psql CLI."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -175,16 +174,7 @@ def test_a_million_rows_stream_in_bounded_memory(
         ]
     )
     handle = runner.start(nb, env=ENV)
-    peak_kib = 0
-    while handle.popen.poll() is None:
-        try:
-            status = Path(f"/proc/{handle.popen.pid}/status").read_text()
-        except OSError:
-            break
-        for line in status.splitlines():
-            if line.startswith("VmHWM:"):
-                peak_kib = max(peak_kib, int(line.split()[1]))
-        time.sleep(0.05)
+    peak_kib = handle.peak_rss_kib()
     result = handle.finish(timeout=300)
     assert result.returncode == 0, result.describe()
     assert stream_text(result.notebook().cells[1]).strip() == "1000000"

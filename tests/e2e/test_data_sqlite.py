@@ -9,7 +9,6 @@ Runs are sandboxed unless a test says otherwise.
 from __future__ import annotations
 
 import sqlite3
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -338,16 +337,7 @@ def test_a_million_rows_stream_in_bounded_memory(
     nb = nb_file([code("%%sql big\nSELECT * FROM big"), code("print(len(big), big['x'].iloc[-1])")])
     kept = tmp_path / "kept"
     handle = runner.start(nb, "--keep-data", str(kept))
-    peak_kib = 0
-    while handle.popen.poll() is None:
-        try:
-            status = Path(f"/proc/{handle.popen.pid}/status").read_text()
-        except OSError:
-            break
-        for line in status.splitlines():
-            if line.startswith("VmHWM:"):
-                peak_kib = max(peak_kib, int(line.split()[1]))
-        time.sleep(0.05)
+    peak_kib = handle.peak_rss_kib()
     result = handle.finish(timeout=300)
     assert result.returncode == 0, result.describe()
     assert stream_text(result.notebook().cells[1]).strip() == f"1000000 {999999 / 7.0!r}"
