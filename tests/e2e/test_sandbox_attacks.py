@@ -1178,7 +1178,11 @@ def host(runner: Runner, tmp_path_factory: pytest.TempPathFactory) -> Iterator[H
     config_home = base / "config"
     (config_home / "tiffin").mkdir(parents=True)
     config = config_home / "tiffin" / "runner.toml"
-    config_text = f'warehouse_password = "{uuid.uuid4().hex}"\n'.encode()
+    # A valid tiffin.toml (the runner reads the one beside the notebook) holding a secret.
+    config_text = (
+        f'# warehouse password: {uuid.uuid4().hex}\n[sources.pg]\ntype = "postgres"\n'
+        'url = "postgresql://etl@127.0.0.1/shop"\npassword_env = "PG_PASSWORD"\n'
+    ).encode()
     config_sha = plant(config, config_text, cleanup)
     near_config = notebook_dir / "tiffin.toml"
     near_config_sha = plant(near_config, config_text + b"# near\n", cleanup)
