@@ -1,7 +1,8 @@
-//! Tiffin's runner: executes Jupyter notebooks on a real kernel.
+//! Tiffin's runner: executes Jupyter notebooks on a real kernel, and checks them for scheduling.
 
 pub mod cli;
 pub mod exec;
 pub mod kernel;
+pub mod lint;
 pub mod notebook;
 pub mod sandbox;
