@@ -1,4 +1,5 @@
-//! Command-line interface. `exec` takes papermill's options so papermill users feel at home.
+//! Command-line interface. `exec` takes papermill's options so papermill users feel at home;
+//! `lint` checks a notebook before it is scheduled.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -22,6 +23,8 @@ pub struct Cli {
 pub enum Command {
     /// Execute every code cell of a notebook and write the executed notebook.
     Exec(Box<ExecArgs>),
+    /// Check that a notebook is eligible for scheduling: data moves only through %%sql/%%upload cells.
+    Lint(LintArgs),
     /// Internal: the single-threaded helper that builds the sandbox and starts the kernel in it.
     #[command(name = "__sandbox", hide = true)]
     SandboxHelper { plan: PathBuf },
@@ -94,6 +97,15 @@ pub struct ExecArgs {
     /// Copy the regular files the notebook wrote to /work/out into DIR after the run.
     #[arg(long, value_name = "DIR")]
     pub outputs: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct LintArgs {
+    /// The notebook to check (nbformat 4).
+    pub notebook: PathBuf,
+    /// Print the findings as a JSON array instead of one line each.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `4G`, `512M`, `64k`, `1GiB`, or plain bytes; binary multiples.
