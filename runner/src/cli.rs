@@ -263,6 +263,14 @@ mod tests {
     }
 
     #[test]
+    fn lint_takes_a_notebook_and_json() {
+        let cli = Cli::try_parse_from(["runner", "lint", "nb.ipynb", "--json"]).unwrap();
+        let Command::Lint(args) = cli.command else { panic!("not lint") };
+        assert_eq!((args.notebook, args.json), (PathBuf::from("nb.ipynb"), true));
+        assert!(Cli::try_parse_from(["runner", "lint"]).is_err());
+    }
+
+    #[test]
     fn timeouts_must_be_positive_numbers() {
         assert!(Cli::try_parse_from(["runner", "exec", "nb.ipynb", "--cell-timeout", "0"]).is_err());
         assert!(Cli::try_parse_from(["runner", "exec", "nb.ipynb", "--timeout", "soon"]).is_err());
