@@ -26,6 +26,8 @@ pub enum Segment<'a> {
 pub struct Chain<'a> {
     pub segments: Vec<Segment<'a>>,
     pub line: usize,
+    /// The index of the token after the chain.
+    pub end: usize,
 }
 
 /// A call found in a chain: the callee (the segments before the call) and the arguments.
@@ -38,12 +40,13 @@ pub struct CallSite<'a> {
 
 /// Every chain of the line, nested ones included (the arguments of a call are visited too).
 pub fn chains(tokens: &[Token]) -> Vec<Chain<'_>> {
-    (0..tokens.len()).filter(|&i| starts_chain(tokens, i)).filter_map(|i| chain_at(tokens, i)).collect()
+    let close = bracket_pairs(tokens);
+    (0..tokens.len()).filter(|&i| starts_chain(tokens, i)).filter_map(|i| chain_at(tokens, i, &close)).collect()
 }
 
 /// The chain that begins at `tokens[0]`, if one does.
 pub fn leading_chain(tokens: &[Token]) -> Option<Chain<'_>> {
-    chain_at(tokens, 0)
+    chain_at(tokens, 0, &bracket_pairs(tokens))
 }
 
 fn starts_chain(tokens: &[Token], i: usize) -> bool {
@@ -57,16 +60,36 @@ fn starts_chain(tokens: &[Token], i: usize) -> bool {
     !follows_expression
 }
 
-fn chain_at(tokens: &[Token], start: usize) -> Option<Chain<'_>> {
+/// For each opening bracket, the index of the bracket that closes it (the length when none
+/// does), found in one pass so deeply nested code costs no more than flat code.
+fn bracket_pairs(tokens: &[Token]) -> Vec<usize> {
+    let mut close = vec![tokens.len(); tokens.len()];
+    let mut open = Vec::new();
+    for (i, token) in tokens.iter().enumerate() {
+        if let Kind::Op(op) = &token.kind {
+            match op.as_str() {
+                "(" | "[" | "{" => open.push(i),
+                ")" | "]" | "}" => {
+                    if let Some(o) = open.pop() {
+                        close[o] = i;
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    close
+}
+
+fn chain_at<'a>(tokens: &'a [Token], start: usize, close: &[usize]) -> Option<Chain<'a>> {
     let first = tokens.get(start)?;
     let mut i = start + 1;
     let root = match &first.kind {
         Kind::Name(name) if is_identifier(name) => Segment::Name(name, first.line),
         Kind::Str(_) => Segment::Str,
         Kind::Op(op) if op == "(" => {
-            let close = closing(tokens, start);
-            i = close + 1;
-            Segment::Group(&tokens[start + 1..close.min(tokens.len())])
+            i = close[start] + 1;
+            Segment::Group(&tokens[start + 1..close[start]])
         }
         _ => return None,
     };
@@ -81,59 +104,38 @@ fn chain_at(tokens: &[Token], start: usize) -> Option<Chain<'_>> {
                 _ => break,
             },
             Kind::Op(op) if op == "(" => {
-                let close = closing(tokens, i);
-                segments.push(Segment::Call(split_args(&tokens[i + 1..close.min(tokens.len())])));
-                i = close + 1;
+                segments.push(Segment::Call(split_args(tokens, i + 1, close[i], close)));
+                i = close[i] + 1;
             }
             Kind::Op(op) if op == "[" => {
-                i = closing(tokens, i) + 1;
                 segments.push(Segment::Index);
+                i = close[i] + 1;
             }
             _ => break,
         }
     }
-    Some(Chain { segments, line: first.line })
+    Some(Chain { segments, line: first.line, end: i.min(tokens.len()) })
 }
 
-/// The index of the bracket closing the one at `open` (the length when it is never closed).
-fn closing(tokens: &[Token], open: usize) -> usize {
-    let mut depth = 0usize;
-    for (i, token) in tokens.iter().enumerate().skip(open) {
-        if let Kind::Op(op) = &token.kind {
-            match op.as_str() {
-                "(" | "[" | "{" => depth += 1,
-                ")" | "]" | "}" => {
-                    depth = depth.saturating_sub(1);
-                    if depth == 0 {
-                        return i;
-                    }
-                }
-                _ => {}
-            }
-        }
-    }
-    tokens.len()
-}
-
-fn split_args(tokens: &[Token]) -> Vec<Arg<'_>> {
+/// The arguments in `tokens[from..to]`, split at the commas outside nested brackets (which are
+/// stepped over whole).
+fn split_args<'a>(tokens: &'a [Token], from: usize, to: usize, close: &[usize]) -> Vec<Arg<'a>> {
     let mut args = Vec::new();
-    let mut depth = 0usize;
-    let mut start = 0;
-    for (i, token) in tokens.iter().enumerate() {
-        if let Kind::Op(op) = &token.kind {
-            match op.as_str() {
-                "(" | "[" | "{" => depth += 1,
-                ")" | "]" | "}" => depth = depth.saturating_sub(1),
-                "," if depth == 0 => {
-                    args.push(arg(&tokens[start..i]));
-                    start = i + 1;
-                }
-                _ => {}
+    let mut start = from;
+    let mut i = from;
+    while i < to {
+        match &tokens[i].kind {
+            Kind::Op(op) if matches!(op.as_str(), "(" | "[" | "{") => i = close[i].min(to),
+            Kind::Op(op) if op == "," => {
+                args.push(arg(&tokens[start..i]));
+                start = i + 1;
             }
+            _ => {}
         }
+        i += 1;
     }
-    if start < tokens.len() {
-        args.push(arg(&tokens[start..]));
+    if start < to {
+        args.push(arg(&tokens[start..to]));
     }
     args
 }
@@ -278,6 +280,13 @@ mod tests {
         assert_eq!(calls_of("x = (\n  df\n  .to_sql('t', con)\n)"), [("df.to_sql".to_string(), 2, 3)]);
         assert_eq!(calls_of("if not open('x'): pass"), [("open".to_string(), 1, 1)]);
         assert_eq!(calls_of("d['k'].to_csv()"), [("d[…].to_csv".to_string(), 0, 1)]);
+    }
+
+    #[test]
+    fn nested_calls_split_their_own_arguments() {
+        assert_eq!(calls_of("f(g(h(1, 2), [3, 4]), {5: 6}, k=(7, 8))"), [("f".to_string(), 3, 1), ("g".into(), 2, 1), ("h".into(), 2, 1)]);
+        let deep = format!("{}1{}", "f(".repeat(5000), ")".repeat(5000));
+        assert_eq!(calls_of(&deep).len(), 5000);
     }
 
     #[test]

@@ -13,7 +13,12 @@ pub struct CellCode {
     pub python: Vec<LogicalLine>,
     /// Findings of the cell's magics and escapes.
     pub hits: Vec<Hit>,
+    /// How many magics with Python arguments the code being read is inside (`%time %time x`).
+    nesting: usize,
 }
+
+/// Beyond this many (nobody writes more than two), the argument is not read.
+const MAX_NESTING: usize = 8;
 
 pub fn read(source: &str) -> CellCode {
     let mut code = CellCode::default();
@@ -60,9 +65,13 @@ impl CellCode {
 
     fn line_magic(&mut self, line: usize, name: &str, args: &str) {
         match magic::line_magic(name) {
-            Verdict::Python => self.add_python(args, line),
+            Verdict::Python if self.nesting < MAX_NESTING => {
+                self.nesting += 1;
+                self.add_python(args, line);
+                self.nesting -= 1;
+            }
             Verdict::Flagged(rule, message) => self.hits.push(Hit { line, rule, message }),
-            Verdict::Fine | Verdict::Data(_) => {}
+            Verdict::Python | Verdict::Fine | Verdict::Data(_) => {}
         }
     }
 }
@@ -97,6 +106,12 @@ mod tests {
         assert_eq!(hits("%time !ls"), [(1, "shell-escape")]);
         let code = read("%%time\nimport socket");
         assert_eq!(code.python.first().map(|l| l.tokens[0].line), Some(2));
+    }
+
+    #[test]
+    fn nested_python_magics_are_read_to_a_bound() {
+        assert_eq!(hits("%time %timeit !ls"), [(1, "shell-escape")]);
+        assert!(hits(&format!("{}!ls", "%time ".repeat(10_000))).is_empty(), "past the bound the argument is not read");
     }
 
     #[test]

@@ -69,7 +69,8 @@ impl Token {
 
 /// Tokenizes `source`, numbering its lines from `first_line`.
 pub fn scan(source: &str, first_line: usize) -> Vec<LogicalLine> {
-    let mut scanner = Scanner { chars: source.chars().collect(), pos: 0, line: first_line, lines: Vec::new(), fields: Vec::new() };
+    let mut scanner =
+        Scanner { chars: source.chars().collect(), pos: 0, line: first_line, lines: Vec::new(), fields: Vec::new(), nesting: 0 };
     scanner.run();
     scanner.lines
 }
@@ -108,7 +109,12 @@ struct Scanner {
     lines: Vec<LogicalLine>,
     /// Lines read from f-string fields of the logical line being read; they follow it.
     fields: Vec<LogicalLine>,
+    /// How many f-string fields the position is inside.
+    nesting: usize,
 }
+
+/// How deep f-strings nested in f-string fields are read.
+const MAX_NESTING: usize = 32;
 
 impl Scanner {
     fn peek(&self) -> Option<char> {
@@ -359,7 +365,13 @@ impl Scanner {
                 '{' if formatted => {
                     self.pos += 1;
                     complete = false;
-                    self.replacement_field();
+                    // Past this depth (Python's own parser stops long before) a field is read as
+                    // text, so no notebook can exhaust the stack.
+                    if self.nesting < MAX_NESTING {
+                        self.nesting += 1;
+                        self.replacement_field();
+                        self.nesting -= 1;
+                    }
                 }
                 c if c == quote && (!triple || (self.peek_at(1) == Some(quote) && self.peek_at(2) == Some(quote))) => {
                     self.pos += if triple { 3 } else { 1 };
@@ -417,7 +429,11 @@ impl Scanner {
             self.pos += 1;
             match c {
                 '}' => break,
-                '{' => self.replacement_field(),
+                '{' if self.nesting < MAX_NESTING => {
+                    self.nesting += 1;
+                    self.replacement_field();
+                    self.nesting -= 1;
+                }
                 '\n' | '\r' => {
                     self.pos -= 1;
                     self.newline();
@@ -535,6 +551,16 @@ mod tests {
         assert_eq!(show("f(\nimport socket"), ["1:f 1:( 2:import 2:socket"]);
         assert_eq!(show("f\"{x"), ["1:f\"\"…", "1:x"]);
         assert!(show("\"\"\"never closed\n!ls").len() == 1);
+    }
+
+    #[test]
+    fn deep_nesting_neither_recurses_without_bound_nor_hangs() {
+        let depth = 10_000;
+        let source = format!("{}x{}\n!ls", "f\"{".repeat(depth), "}\"".repeat(depth));
+        let lines = scan(&source, 1);
+        assert!(lines.len() <= MAX_NESTING + 2);
+        let brackets = format!("{}{}", "(".repeat(depth), ")".repeat(depth));
+        assert_eq!(scan(&brackets, 1)[0].tokens.len(), 2 * depth);
     }
 
     #[test]

@@ -203,15 +203,22 @@ fn is_path_type(names: &[Segment<'_>], imports: &ImportTable) -> bool {
     })
 }
 
+/// How deep paths built from paths are followed (`Path(Path("out"))`); deeper is unknown.
+const MAX_NESTING: usize = 8;
+
 /// What a path expression is known to be: a literal, or the literal it starts with.
 fn target(tokens: &[Token], imports: &ImportTable) -> Target {
+    nested_target(tokens, imports, 0)
+}
+
+fn nested_target(tokens: &[Token], imports: &ImportTable, nesting: usize) -> Target {
     if let Some(text) = literal(tokens) {
         return Target::Exact(text);
     }
     match tokens.first().map(|t| &t.kind) {
         // `"out/" + name`, `f"out/{name}.csv"`, `"out/%s.csv" % name`
         Some(Kind::Str(lit)) => Target::Prefix(lit.text.clone()),
-        Some(Kind::Name(_)) => {
+        Some(Kind::Name(_)) if nesting < MAX_NESTING => {
             // `Path("out") / name`, `os.path.join("out", name)`
             let Some(chain) = leading_chain(tokens) else { return Target::Unknown };
             let Some(call) = chain.calls().next() else { return Target::Unknown };
@@ -224,30 +231,10 @@ fn target(tokens: &[Token], imports: &ImportTable) -> Target {
                 return Target::Unknown;
             }
             let Some(first) = call.args.first().filter(|a| a.keyword.is_none()) else { return Target::Unknown };
-            joined(target(first.tokens, imports), call.args.len() > 1 || !call_is_whole(tokens))
+            joined(nested_target(first.tokens, imports, nesting + 1), call.args.len() > 1 || chain.end < tokens.len())
         }
         _ => Target::Unknown,
     }
-}
-
-/// Whether the leading call of `tokens` is the whole expression (nothing after its `)`).
-fn call_is_whole(tokens: &[Token]) -> bool {
-    let mut depth = 0usize;
-    for (i, token) in tokens.iter().enumerate() {
-        if let Kind::Op(op) = &token.kind {
-            match op.as_str() {
-                "(" | "[" | "{" => depth += 1,
-                ")" | "]" | "}" => {
-                    depth = depth.saturating_sub(1);
-                    if depth == 0 {
-                        return i + 1 == tokens.len();
-                    }
-                }
-                _ => {}
-            }
-        }
-    }
-    true
 }
 
 /// A base path with more parts joined after it: `Path("out") / x` is somewhere under `out/`.
@@ -366,6 +353,7 @@ mod tests {
         assert_eq!(check_all("p.write_text('x')")[0].0, "unknown-write-target");
         assert_eq!(check_all("(Path.home() / 'x').write_text('y')")[0].0, "unknown-write-target");
         assert_eq!(check_all("(Path('out').parent / 'x').write_text('y')")[0].0, "unknown-write-target");
+        assert_eq!(check_all("Path(Path('out/x')).write_text('y')\nPath(Path('x')).write_text('y')"), [outside("x")]);
     }
 
     #[test]
