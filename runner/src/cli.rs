@@ -1,4 +1,5 @@
-//! Command-line interface. `exec` takes papermill's options so papermill users feel at home.
+//! Command-line interface. `exec` takes papermill's options so papermill users feel at home;
+//! `lint` checks a notebook before it is scheduled.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -24,6 +25,8 @@ pub enum Command {
     Exec(Box<ExecArgs>),
     /// Show or edit the purpose policy in tiffin.toml, or check a query against it.
     Policy(PolicyArgs),
+    /// Check that a notebook is eligible for scheduling: data moves only through %%sql/%%upload cells.
+    Lint(LintArgs),
     /// Internal: the single-threaded helper that builds the sandbox and starts the kernel in it.
     #[command(name = "__sandbox", hide = true)]
     SandboxHelper { plan: PathBuf },
@@ -174,6 +177,15 @@ pub struct CheckArgs {
 pub enum SqlDialect {
     Sqlite,
     Postgres,
+}
+
+#[derive(Debug, Args)]
+pub struct LintArgs {
+    /// The notebook to check (nbformat 4).
+    pub notebook: PathBuf,
+    /// Print the findings as a JSON array instead of one line each.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `4G`, `512M`, `64k`, `1GiB`, or plain bytes; binary multiples.
@@ -330,6 +342,14 @@ mod tests {
         for bad in [["--sandbox-ro", "relative/path"], ["--sandbox-ro", "/no/such/path"], ["--pids", "2"], ["--memory", "lots"]] {
             assert!(Cli::try_parse_from([&["runner", "exec", "nb.ipynb"][..], &bad[..]].concat()).is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn lint_takes_a_notebook_and_json() {
+        let cli = Cli::try_parse_from(["runner", "lint", "nb.ipynb", "--json"]).unwrap();
+        let Command::Lint(args) = cli.command else { panic!("not lint") };
+        assert_eq!((args.notebook, args.json), (PathBuf::from("nb.ipynb"), true));
+        assert!(Cli::try_parse_from(["runner", "lint"]).is_err());
     }
 
     #[test]

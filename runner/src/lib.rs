@@ -1,9 +1,10 @@
-//! Tiffin's runner: executes Jupyter notebooks on a real kernel.
+//! Tiffin's runner: executes Jupyter notebooks on a real kernel, and checks them for scheduling.
 
 pub mod cli;
 pub mod data;
 pub mod exec;
 pub mod kernel;
+pub mod lint;
 pub mod notebook;
 pub mod policy;
 pub mod sandbox;

@@ -2,6 +2,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use runner::cli::{Cli, Command, exit_code};
+use runner::lint;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 
@@ -35,6 +36,7 @@ async fn dispatch(cli: Cli) -> u8 {
     match cli.command {
         Command::Exec(args) => exec(*args).await,
         Command::Policy(args) => runner::policy::command::run(args),
+        Command::Lint(args) => lint(&args),
         Command::SandboxHelper { .. } => exit_code::INTERNAL,
     }
 }
@@ -70,6 +72,21 @@ async fn exec(args: runner::cli::ExecArgs) -> u8 {
             error.exit_code()
         }
     }
+}
+
+/// `runner lint`: 0 when eligible (warnings allowed), 1 when not, 2 when the notebook cannot be read.
+fn lint(args: &runner::cli::LintArgs) -> u8 {
+    let notebook = match runner::notebook::read(&args.notebook) {
+        Ok(notebook) => notebook,
+        Err(error) => {
+            eprintln!("runner: {error}");
+            return exit_code::USAGE;
+        }
+    };
+    let findings = lint::lint(&notebook);
+    let report = if args.json { lint::report::json(&findings) } else { lint::report::human(&args.notebook, &findings) };
+    print!("{report}");
+    if lint::is_eligible(&findings) { 0 } else { exit_code::NOT_ELIGIBLE }
 }
 
 /// A flag that turns true on SIGINT or SIGTERM, so the run can save its work and stop its kernel.

@@ -11,6 +11,7 @@
 
 use std::fmt;
 
+use crate::notebook::cell_magic;
 use crate::notebook::python::is_identifier;
 use crate::notebook::{CellType, Notebook};
 
@@ -154,21 +155,21 @@ pub fn find(notebook: &Notebook) -> Result<Vec<DataCell>, CellError> {
 }
 
 fn header_of(source: &str) -> String {
-    source.lines().next().unwrap_or_default().trim_end().to_owned()
+    cell_magic::split(source).map(|magic| magic.header.to_owned()).unwrap_or_default()
 }
 
-/// The data cell in this source, if its first line is a `%%sql` or `%%upload` magic.
+/// The data cell in this source, if it starts with a `%%sql` or `%%upload` magic.
 pub fn parse(index: usize, source: &str) -> Result<Option<DataCell>, CellError> {
-    let (first, body) = source.split_once('\n').unwrap_or((source, ""));
-    if !first.starts_with("%%") {
-        return Ok(None); // IPython takes a cell magic only at the very start of the cell
-    }
+    let Some(magic) = cell_magic::split(source) else {
+        return Ok(None);
+    };
+    let (first, body) = (magic.header, magic.body);
     let mut words = first.split_whitespace();
     let magic = words.next().unwrap_or_default();
     if magic != "%%sql" && magic != "%%upload" {
         return Ok(None);
     }
-    let error = |problem: String| CellError { cell: index + 1, header: first.trim_end().to_owned(), problem };
+    let error = |problem: String| CellError { cell: index + 1, header: first.to_owned(), problem };
     let Some(target) = words.next() else {
         return Err(error(if magic == "%%sql" {
             "name the DataFrame the result goes to: `%%sql <name> [--source S]`".into()

@@ -29,9 +29,11 @@ const IDLE_GRACE: Duration = Duration::from_secs(3);
 const INTERRUPT_GRACE: Duration = Duration::from_secs(5);
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Exit codes of `runner exec`, documented in the README.
+/// Exit codes of `runner exec` and `runner lint`, documented in the README.
 pub mod exit_code {
     pub const CELL_ERROR: u8 = 1;
+    /// `runner lint` found an error-severity finding.
+    pub const NOT_ELIGIBLE: u8 = 1;
     pub const USAGE: u8 = 2;
     pub const TIMEOUT: u8 = 3;
     pub const KERNEL_DIED: u8 = 4;

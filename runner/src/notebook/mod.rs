@@ -1,5 +1,6 @@
 //! The nbformat v4 notebook: model, file format, parameters.
 
+pub mod cell_magic;
 mod io;
 mod model;
 pub mod params;
