@@ -107,6 +107,10 @@ pub struct ExecArgs {
     /// otherwise they are deleted when the run ends.
     #[arg(long, value_name = "DIR")]
     pub keep_data: Option<PathBuf>,
+    /// What the run's data is used for (e.g. `reporting`): each label of the tables its SQL cells
+    /// read must allow it ([policy] in tiffin.toml). Without one, only unlabeled tables may be read.
+    #[arg(long, value_name = "PURPOSE")]
+    pub purpose: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -288,6 +292,7 @@ impl ExecArgs {
                 outputs: self.outputs,
                 config: self.config,
                 keep_data: self.keep_data,
+                purpose: self.purpose,
             },
         })
     }

@@ -19,6 +19,7 @@ use crate::data::{self, DataError, Plan, Uploaded};
 use crate::kernel::{self, Death, Kernel, KernelError, KernelEvent, Launch, Message, RunDir, Update};
 use crate::notebook::params::{self, ParamError, Placement};
 use crate::notebook::{CellType, Destination, Notebook, NotebookFileError};
+use crate::policy::{self, PolicyError, RunCheck, RunCheckError, Violation};
 use crate::sandbox::{self, SandboxOptions, SandboxSettings};
 use outputs::{Effect, OutputRecorder};
 use progress::Progress;
@@ -40,6 +41,8 @@ pub mod exit_code {
     pub const INTERNAL: u8 = 5;
     /// A fetch or an upload failed; no target table changed.
     pub const DATA: u8 = 6;
+    /// The purpose policy refused the run before any data moved.
+    pub const POLICY: u8 = 7;
     pub const INTERRUPTED: u8 = 130;
 }
 
@@ -63,6 +66,8 @@ pub struct Options {
     pub config: Option<PathBuf>,
     /// Where to copy the run's input and output CSVs (else they are deleted with the run).
     pub keep_data: Option<PathBuf>,
+    /// What the run's data is used for, checked against the purpose policy.
+    pub purpose: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -96,6 +101,8 @@ pub enum Outcome {
     },
     /// A fetch (before any cell ran) or an upload (after all ran) failed.
     DataFailed(DataError),
+    /// The purpose policy (enforce mode) refused the run before any data moved.
+    PolicyRefused(Vec<Violation>),
 }
 
 impl Outcome {
@@ -107,6 +114,7 @@ impl Outcome {
             Self::KernelDied { .. } => exit_code::KERNEL_DIED,
             Self::Interrupted { .. } => exit_code::INTERRUPTED,
             Self::DataFailed(_) => exit_code::DATA,
+            Self::PolicyRefused(_) => exit_code::POLICY,
         }
     }
 
@@ -116,6 +124,7 @@ impl Outcome {
             Self::CellFailed { cell, .. } | Self::TimedOut { cell, .. } | Self::KernelDied { cell, .. } => Some(*cell),
             Self::Interrupted { cell } => *cell,
             Self::DataFailed(error) => error.cell,
+            Self::PolicyRefused(violations) => violations.first().map(|v| v.cell),
         }
     }
 }
@@ -135,6 +144,10 @@ impl std::fmt::Display for Outcome {
             Self::Interrupted { cell: Some(cell) } => write!(f, "interrupted while running cell {cell}"),
             Self::Interrupted { cell: None } => write!(f, "interrupted before any cell ran"),
             Self::DataFailed(error) => write!(f, "{error}; no table was changed"),
+            Self::PolicyRefused(violations) => {
+                let reasons: Vec<&str> = violations.iter().map(|v| v.message.as_str()).collect();
+                write!(f, "refused by the purpose policy before any data moved: {}", reasons.join("; "))
+            }
         }
     }
 }
@@ -170,6 +183,8 @@ pub enum ExecError {
     Config(#[from] data::config::ConfigError),
     #[error(transparent)]
     DataPlan(DataError),
+    #[error(transparent)]
+    Policy(PolicyError),
     #[error("preparing the run's data dirs: {0}")]
     DataDirs(std::io::Error),
     #[error("--keep-data: {0}")]
@@ -190,7 +205,8 @@ impl ExecError {
             | Self::NoNamespaces
             | Self::DataCell(_)
             | Self::Config(_)
-            | Self::DataPlan(_) => exit_code::USAGE,
+            | Self::DataPlan(_)
+            | Self::Policy(_) => exit_code::USAGE,
             Self::DataDirs(_) | Self::KeepData(_) => exit_code::INTERNAL,
             Self::Outputs(_) => exit_code::INTERNAL,
             Self::OutputsIncomplete => exit_code::KERNEL_DIED,
@@ -223,6 +239,11 @@ pub async fn run(job: &Job, stop: watch::Receiver<bool>) -> Result<Outcome, Exec
     if let Some(Value::Object(kernelspec)) = notebook.metadata.get_mut("kernelspec") {
         kernelspec.insert("name".into(), spec.name.clone().into());
     }
+
+    let check = match check_policy(job, &plan).await? {
+        Ok(check) => check,
+        Err(refused) => return finish(job, notebook, refused),
+    };
 
     let run_dir = RunDir::create()?;
     let dirs = data_path::DataDirs::create(&run_dir, matches!(launch, Launch::Sandboxed(_))).map_err(ExecError::DataDirs)?;
@@ -277,7 +298,7 @@ pub async fn run(job: &Job, stop: watch::Receiver<bool>) -> Result<Outcome, Exec
         return Err(ExecError::OutputsIncomplete);
     }
     if outcome == Outcome::Completed && !plan.uploads.is_empty() {
-        match upload(&plan, &dirs.host_out).await {
+        match upload(&plan, &dirs.host_out, &check).await {
             Ok(uploaded) => data_path::report_uploads(&mut notebook, &uploaded),
             Err(error) => outcome = Outcome::DataFailed(error),
         }
@@ -299,9 +320,33 @@ fn data_plan(job: &Job, notebook: &Notebook) -> Result<Plan, ExecError> {
     data::plan(cells, config, &values).map_err(ExecError::DataPlan)
 }
 
-async fn upload(plan: &Plan, out_dir: &Path) -> Result<Vec<Uploaded>, DataError> {
+/// The purpose policy's verdict on the plan. `Ok(Err(outcome))`: the run is refused (or its data
+/// cannot be checked) and must not move any data.
+async fn check_policy(job: &Job, plan: &Plan) -> Result<Result<RunCheck, Outcome>, ExecError> {
+    let purpose = job.options.purpose.as_deref();
+    let check = match policy::check(plan, purpose, &Default::default()).await {
+        Ok(check) => check,
+        Err(RunCheckError::Policy(PolicyError::Unresolvable { cell, reason })) => {
+            let message = format!("cell {cell}: SQL that cannot be resolved to the tables it reads is refused: {reason}");
+            return Ok(Err(Outcome::PolicyRefused(vec![Violation { cell, message }])));
+        }
+        Err(RunCheckError::Policy(error)) => return Err(ExecError::Policy(error)),
+        Err(RunCheckError::Data(error)) => return Ok(Err(Outcome::DataFailed(error))),
+    };
+    if !check.refused() {
+        for violation in &check.decision.violations {
+            eprintln!("runner: policy violation (mode = \"log\", the run goes ahead): {}", violation.message);
+        }
+    }
+    for (table, dropped, reason) in &check.decision.reclassified {
+        tracing::info!(%table, ?dropped, reason, "reclassified");
+    }
+    Ok(if check.refused() { Err(Outcome::PolicyRefused(check.decision.violations)) } else { Ok(check) })
+}
+
+async fn upload(plan: &Plan, out_dir: &Path, check: &RunCheck) -> Result<Vec<Uploaded>, DataError> {
     let run_id = uuid::Uuid::new_v4().to_string();
-    data::upload_all(plan, out_dir, &Default::default(), &run_id).await
+    data::upload_all(plan, out_dir, &check.output_labels(), &run_id).await
 }
 
 fn keep_data(job: &Job, dirs: &data_path::DataDirs) -> Result<(), ExecError> {

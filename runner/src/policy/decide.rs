@@ -85,6 +85,13 @@ pub fn decide(
         decision.run_labels.extend(labels.iter().cloned());
         decision.inputs.push(InputFacts { cell: input.cell, reads, labels });
     }
+    decide_outputs(config, catalog, &mut decision, outputs);
+    Ok(decision)
+}
+
+/// The outputs' part of [`decide`]: each output inherits `decision.run_labels` minus what a
+/// reviewed reclassification drops, and an existing table must already carry them.
+pub fn decide_outputs(config: &PolicyConfig, catalog: &Catalog, decision: &mut Decision, outputs: &[Output]) {
     for output in outputs {
         let mut labels = decision.run_labels.clone();
         for entry in config.reclassify.iter().filter(|entry| entry.output == output.table) {
@@ -111,7 +118,6 @@ pub fn decide(
         }
         decision.outputs.push((output.table.clone(), labels));
     }
-    Ok(decision)
 }
 
 /// A run without a purpose may read only unlabelled data; a label missing from `[policy.labels]`

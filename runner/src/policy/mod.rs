@@ -16,11 +16,13 @@ mod edit;
 mod error;
 mod functions;
 mod reads;
+mod run;
 mod table;
 
 pub use catalog::Catalog;
 pub use config::{CatalogEntry, Mode, PolicyConfig, Reclassification};
-pub use decide::{Decision, Input, InputFacts, Output, Violation, decide};
+pub use decide::{Decision, Input, InputFacts, Output, Violation, decide, decide_outputs};
 pub use error::PolicyError;
 pub use reads::{Columns, TableRead, tables_read};
+pub use run::{RunCheck, RunCheckError, check};
 pub use table::{Dialect, TableId};
