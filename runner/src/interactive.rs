@@ -105,7 +105,8 @@ async fn sql(options: &CellOptions) -> Result<Value, CellCommandError> {
     };
     let check = checked(&plan, options, &BTreeSet::new()).await?;
     let out = out_dir(options)?;
-    let fetched = data::fetch_all(&plan, &out).await.map_err(CellCommandError::Data)?;
+    let mut fetched = Vec::new();
+    data::fetch_all(&plan, &out, &mut fetched).await.map_err(CellCommandError::Data)?;
     let Some(input) = fetched.into_iter().next() else {
         return Err(CellCommandError::Io("the fetch produced nothing".into()));
     };

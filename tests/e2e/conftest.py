@@ -527,9 +527,10 @@ class Runner:
         *,
         timeout: float = DEFAULT_RUN_TIMEOUT,
         output: Path | str | None = None,
+        cwd: Path | None = None,
         env: Mapping[str, str | None] | None = None,
     ) -> RunResult:
-        return self.start_raw(argv, output=output, env=env).finish(timeout)
+        return self.start_raw(argv, output=output, cwd=cwd, env=env).finish(timeout)
 
 
 # --------------------------------------------------------------------------------------------

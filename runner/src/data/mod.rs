@@ -5,7 +5,7 @@
 mod bind;
 pub mod cells;
 pub mod config;
-mod csv_sink;
+pub mod csv_sink;
 mod pg_numeric;
 mod postgres;
 pub mod rewrite;
@@ -15,6 +15,7 @@ mod target;
 mod upload;
 mod values;
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -146,9 +147,9 @@ pub struct Fetched {
     pub csv: PathBuf,
 }
 
-/// Fetches every query into `in_dir/<name>.csv` (+ its schema sidecar), in cell order.
-pub async fn fetch_all(plan: &Plan, in_dir: &Path) -> Result<Vec<Fetched>, DataError> {
-    let mut fetched = Vec::new();
+/// Fetches every query into `in_dir/<name>.csv` (+ its schema sidecar), in cell order, adding
+/// each to `fetched` as it completes (so a failure still leaves the record of what came before).
+pub async fn fetch_all(plan: &Plan, in_dir: &Path, fetched: &mut Vec<Fetched>) -> Result<(), DataError> {
     for query in &plan.queries {
         let index = query.cell.index;
         let csv = in_dir.join(format!("{}.csv", query.cell.name));
@@ -180,5 +181,34 @@ pub async fn fetch_all(plan: &Plan, in_dir: &Path) -> Result<Vec<Fetched>, DataE
             csv,
         });
     }
-    Ok(fetched)
+    Ok(())
+}
+
+/// For lineage names: the schema each unqualified table of a PostgreSQL source resolves to, by
+/// `(source, table)`. A source that cannot be reached is left out (and named in a warning).
+pub async fn postgres_schemas(plan: &Plan, tables: &BTreeSet<(String, String)>) -> BTreeMap<(String, String), String> {
+    let mut schemas = BTreeMap::new();
+    let mut by_source: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (source, table) in tables.iter().filter(|(_, table)| !table.contains('.')) {
+        by_source.entry(source).or_default().push(table);
+    }
+    for (source, tables) in by_source {
+        let Some((_, SourceConfig::Postgres { url, password })) = plan.config.source(Some(source)) else { continue };
+        let client = match postgres::connect(url, password.as_ref()).await {
+            Ok(client) => client,
+            Err(error) => {
+                tracing::warn!(source, %error, "cannot resolve table schemas for lineage");
+                continue;
+            }
+        };
+        for table in tables {
+            match postgres::schema_of(&client, table).await {
+                Ok(schema) => {
+                    schemas.insert((source.to_owned(), table.to_owned()), schema);
+                }
+                Err(error) => tracing::warn!(source, table, %error, "cannot resolve a table's schema for lineage"),
+            }
+        }
+    }
+    schemas
 }

@@ -295,3 +295,17 @@ pub async fn copy_in(
     writer.finish().await.map_err(|e| describe_error(&e))?;
     Ok(count)
 }
+
+/// The schema an unqualified table name resolves to on this connection (its search_path): the
+/// table's own when it exists, else the one a CREATE would put it in.
+pub async fn schema_of(client: &Client, path: &str) -> Result<String, String> {
+    let row = client
+        .query_one(
+            "SELECT coalesce((SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE c.oid = to_regclass($1)), current_schema())::text",
+            &[&path],
+        )
+        .await
+        .map_err(|e| describe_error(&e))?;
+    Ok(row.get(0))
+}

@@ -14,6 +14,8 @@ pub struct RunCheck {
     pub purpose: Option<String>,
     pub mode: Mode,
     pub decision: Decision,
+    /// The labels as the check saw them (declared and stored), for the lineage's tags.
+    pub catalog: Catalog,
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -73,7 +75,7 @@ pub async fn check(plan: &Plan, purpose: Option<&str>, inherited: &BTreeSet<Stri
     let mut decision = decide(&config, &catalog, purpose, &inputs, &[])?;
     decision.run_labels.extend(inherited.iter().cloned());
     decide_outputs(&config, &catalog, &mut decision, &outputs);
-    Ok(RunCheck { purpose: purpose.map(str::to_owned), mode: config.mode(), decision })
+    Ok(RunCheck { purpose: purpose.map(str::to_owned), mode: config.mode(), decision, catalog })
 }
 
 fn dialect(flavor: Flavor) -> Dialect {
