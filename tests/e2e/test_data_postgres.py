@@ -179,7 +179,7 @@ def test_lineage_names_postgres_tables_as_openlineage_does(
 
 
 def test_the_kernel_never_sees_the_credentials(
-    runner: Runner, nb_file: Callable[..., Path], pg: Server, project: Path
+    runner: Runner, host_runner: Runner, nb_file: Callable[..., Path], pg: Server, project: Path
 ) -> None:
     psql_in(pg, project, "CREATE TABLE t (x int)")
     nb = nb_file(
@@ -195,6 +195,10 @@ def test_the_kernel_never_sees_the_credentials(
     result = runner.run(nb, env=ENV)
     assert result.returncode == 0, result.describe()
     assert stream_text(result.notebook().cells[1]).split() == ["False", "False", "False"]
+    # Without the sandbox the kernel could read tiffin.toml, but still does not get the password.
+    result = host_runner.run(nb, env=ENV)
+    assert result.returncode == 0, result.describe()
+    assert stream_text(result.notebook().cells[1]).split() == ["False", "False", "True"]
     result = runner.run(nb, env={"SHOP_PASSWORD": None})
     assert result.returncode == EXIT_DATA
     assert "the environment variable SHOP_PASSWORD (password_env) is not set" in result.stderr

@@ -185,6 +185,17 @@ impl Config {
     }
 
     /// The source a cell names, or the default one.
+    /// The environment variables holding the sources' passwords: the kernel must not inherit them.
+    pub fn password_env_vars(&self) -> Vec<String> {
+        self.sources
+            .values()
+            .filter_map(|source| match source {
+                SourceConfig::Postgres { password: Some(Secret::Env(name)), .. } => Some(name.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
     pub fn source(&self, name: Option<&str>) -> Option<(&str, &SourceConfig)> {
         let name = name.unwrap_or(&self.default_source);
         self.sources.get_key_value(name).map(|(name, source)| (name.as_str(), source))

@@ -244,10 +244,13 @@ pub async fn run(job: &Job, stop: watch::Receiver<bool>) -> Result<Outcome, Exec
         Some(dir) => dir.clone(),
         None => job.input.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf(),
     };
-    let launch = launch_for(job, &mut notebook, cwd)?;
+    let mut launch = launch_for(job, &mut notebook, cwd)?;
     let kernel_name = job.options.kernel.clone().or_else(|| kernelspec_name(&notebook)).unwrap_or_else(|| "python3".into());
     let spec = kernel::spec::find(&kernel_name).map_err(KernelError::from)?;
     let plan = data_plan(job, &notebook)?;
+    if let Launch::Direct { hidden_env, .. } = &mut launch {
+        *hidden_env = plan.config.password_env_vars();
+    }
     let identity = RunIdentity {
         notebook: &job.input,
         output: output_label(&job.output),
@@ -414,7 +417,7 @@ fn launch_for(job: &Job, notebook: &mut Notebook, cwd: PathBuf) -> Result<Launch
         }
         eprintln!("runner: warning: --no-sandbox is UNSAFE: the kernel runs with this user's full access to the network and files");
         record_sandbox(notebook, false, None);
-        return Ok(Launch::Direct { cwd });
+        return Ok(Launch::Direct { cwd, hidden_env: Vec::new() });
     };
     if job.options.cwd.is_some() {
         return Err(ExecError::CwdInSandbox);
