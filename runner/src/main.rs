@@ -35,7 +35,7 @@ fn main() -> ExitCode {
 async fn dispatch(cli: Cli) -> u8 {
     match cli.command {
         Command::Exec(args) => exec(*args).await,
-        Command::Policy(args) => runner::policy::command::run(args),
+        Command::Policy(args) => runner::policy::command::run(args).await,
         Command::Lint(args) => lint(&args),
         Command::Cell(args) => runner::interactive::run(args).await,
         Command::Lineage(args) => lineage(&args),

@@ -26,7 +26,7 @@ pub use bind::Flavor;
 use cells::{DataCell, SqlCell, UploadCell};
 use config::{Config, SourceConfig};
 use schema::Schema;
-pub use upload::{Uploaded, existing_tables, stored_labels, upload_all};
+pub use upload::{LABELS_TABLE, Uploaded, existing_tables, stored_labels, upload_all};
 
 /// A data problem, tied to the cell (1-based) it comes from when there is one.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]

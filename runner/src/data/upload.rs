@@ -14,7 +14,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::cells::{TableName, UploadMode};
-use super::config::SourceConfig;
+use super::config::{Config, SourceConfig};
 use super::schema::{Kind, Schema, decode_field};
 use super::target::{TargetTable, match_columns};
 use super::values::{Typed, parse};
@@ -368,13 +368,11 @@ async fn record_labels_postgres(
 }
 
 /// The labels earlier runs gave to tables of these sources, by `source.table`.
-pub async fn stored_labels(plan: &Plan) -> Result<BTreeMap<String, BTreeSet<String>>, DataError> {
+pub async fn stored_labels(config: &Config, sources: &BTreeSet<&str>) -> Result<BTreeMap<String, BTreeSet<String>>, DataError> {
     let mut found: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    let sources: BTreeSet<&str> =
-        plan.queries.iter().map(|q| q.source.as_str()).chain(plan.uploads.iter().map(|u| u.source.as_str())).collect();
     let query = format!("SELECT table_name, label FROM {LABELS_TABLE}");
-    for name in sources {
-        let Some((_, source)) = plan.config.source(Some(name)) else { continue };
+    for &name in sources {
+        let Some((_, source)) = config.source(Some(name)) else { continue };
         let error = |e: String| DataError { cell: None, message: format!("reading the labels of {name}: {e}") };
         let pairs: Vec<(String, String)> = match source {
             SourceConfig::Sqlite { path } => {

@@ -48,7 +48,9 @@ impl RunCheck {
 pub async fn check(plan: &Plan, purpose: Option<&str>, inherited: &BTreeSet<String>) -> Result<RunCheck, RunCheckError> {
     let config = PolicyConfig::from_table(&plan.config.policy)?;
     let mut catalog = Catalog::declared(&config);
-    for (table, labels) in data::stored_labels(plan).await? {
+    let sources: BTreeSet<&str> =
+        plan.queries.iter().map(|q| q.source.as_str()).chain(plan.uploads.iter().map(|u| u.source.as_str())).collect();
+    for (table, labels) in data::stored_labels(&plan.config, &sources).await? {
         catalog.add_table_labels(TableId::parse(&table)?, labels);
     }
     let existing = data::existing_tables(plan).await?;
