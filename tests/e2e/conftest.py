@@ -616,7 +616,7 @@ def runner_binary_path() -> Path:
 def kernel_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """Environment for the runner and the reference tools: only the venv's kernels are visible."""
     base = tmp_path_factory.mktemp("jupyter-env")
-    dirs = {name: base / name for name in ("data", "config", "runtime", "ipython")}
+    dirs = {name: base / name for name in ("data", "config", "runtime", "ipython", "state")}
     for path in dirs.values():
         path.mkdir()
     dropped_prefixes = (
@@ -636,6 +636,7 @@ def kernel_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     env["JUPYTER_CONFIG_DIR"] = str(dirs["config"])
     env["JUPYTER_RUNTIME_DIR"] = str(dirs["runtime"])
     env["IPYTHONDIR"] = str(dirs["ipython"])
+    env["XDG_STATE_HOME"] = str(dirs["state"])  # where runs without a tiffin.toml record lineage
     env["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"
     return env
 

@@ -277,3 +277,23 @@ def test_runner_lineage_names_who_read_and_wrote_a_table(
 
     nothing = runner.run_raw(["lineage", "warehouse.nobody"], cwd=tmp_path)
     assert nothing.stdout == "no recorded run read or wrote warehouse.nobody\n"
+
+
+def test_without_a_tiffin_toml_the_lineage_goes_to_the_users_state_dir(
+    runner: Runner, nb_file: Callable[..., Path], tmp_path: Path
+) -> None:
+    with sqlite3.connect(tmp_path / "warehouse.db") as db:
+        db.execute("CREATE TABLE t (x INTEGER)")
+    nb = nb_file([code("%%sql t\nSELECT x FROM t"), code("%%upload state_dir_probe\nt")])
+    result = runner.run(nb, output="-")
+    assert result.returncode == 0, result.describe()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notebook.ipynb", "warehouse.db"]
+    state = Path(runner.env["XDG_STATE_HOME"]) / "tiffin"
+    mine = [m for m in manifests(state) if m["notebook"]["path"] == str(nb)]
+    assert [m["status"] for m in mine] == ["completed"]
+    events = [
+        e for e in read_events(state / "lineage.jsonl") if e["run"]["runId"] == mine[0]["run_id"]
+    ]
+    assert [e["eventType"] for e in events] == ["START", "COMPLETE"]
+    found = runner.run_raw(["lineage", "state_dir_probe", "--json"], cwd=tmp_path)
+    assert [a["notebook"] for a in json.loads(found.stdout)] == [str(nb)]
