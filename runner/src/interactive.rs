@@ -112,14 +112,18 @@ async fn sql(options: &CellOptions) -> Result<Value, CellCommandError> {
     };
     let code = data::rewrite::sql_cell(&query.cell, &query.source, &input.csv, &input.schema);
     let reads: Vec<String> = check.decision.inputs.iter().flat_map(|facts| &facts.reads).map(|read| read.table.to_string()).collect();
-    let mut report = serde_json::to_value(&input).map_err(|e| CellCommandError::Io(e.to_string()))?;
-    if let Value::Object(fields) = &mut report {
-        fields.insert("csv".into(), json!(input.csv));
-        fields.insert("reads".into(), json!(reads));
-        fields.insert("labels".into(), json!(check.input_labels(1)));
-        fields.insert("purpose".into(), json!(options.purpose));
-        fields.insert("code".into(), json!(code));
-    }
+    let mut report = json!({
+        "name": query.cell.name,
+        "source": query.source,
+        "query": query.cell.query,
+        "parameters": query.parameters,
+        "csv": input.csv,
+        "reads": reads,
+        "labels": check.input_labels(1),
+        "purpose": options.purpose,
+        "code": code,
+    });
+    extend(&mut report, &input)?;
     Ok(report)
 }
 
@@ -148,7 +152,7 @@ async fn upload_code(options: &CellOptions, inherited: &BTreeSet<String>) -> Res
 /// `--write` (otherwise rolled back: the preview of exactly what would be written).
 async fn upload(options: &CellOptions, inherited: &BTreeSet<String>, write: bool) -> Result<Value, CellCommandError> {
     let plan = plan_cell(options)?;
-    the_upload(&plan)?;
+    let upload = the_upload(&plan)?;
     let check = checked(&plan, options, inherited).await?;
     let run_id = format!("interactive-{}", uuid::Uuid::new_v4());
     let out: &Path = &options.out;
@@ -156,9 +160,25 @@ async fn upload(options: &CellOptions, inherited: &BTreeSet<String>, write: bool
     let Some(uploaded) = loaded.into_iter().next() else {
         return Err(CellCommandError::Io("the upload loaded nothing".into()));
     };
-    let mut report = serde_json::to_value(&uploaded).map_err(|e| CellCommandError::Io(e.to_string()))?;
-    if let Value::Object(fields) = &mut report {
-        fields.insert("written".into(), json!(write));
-    }
+    let mut report = json!({
+        "table": upload.cell.table.to_string(),
+        "source": upload.source,
+        "mode": upload.cell.mode.name(),
+        "partition": upload.partition_value,
+        "labels": check.output_labels().into_values().next().unwrap_or_default(),
+        "written": write,
+    });
+    extend(&mut report, &uploaded)?;
     Ok(report)
+}
+
+/// Adds the fields of what moved (rows, schema, ...) to the report.
+fn extend(report: &mut Value, moved: &impl serde::Serialize) -> Result<(), CellCommandError> {
+    let Value::Object(extra) = serde_json::to_value(moved).map_err(|e| CellCommandError::Io(e.to_string()))? else {
+        return Ok(());
+    };
+    if let Value::Object(fields) = report {
+        fields.extend(extra);
+    }
+    Ok(())
 }

@@ -86,15 +86,12 @@ def test_a_run_leaves_a_manifest_and_valid_start_and_complete_events(
     assert source_input["tables"] == [
         {"table": "warehouse.customers", "columns": ["email", "id", "since"], "labels": ["pii"]}
     ]
-    assert source_input["rows"] == 1
-    assert source_input["sha256"] == sha256(keep / "in" / "people.csv")
+    assert source_input["fetch"]["rows"] == 1
+    assert source_input["fetch"]["sha256"] == sha256(keep / "in" / "people.csv")
+    assert source_input["fetch"]["bytes"] == (keep / "in" / "people.csv").stat().st_size
     [output] = manifest["outputs"]
-    assert (output["table"], output["mode"], output["rows"], output["created"]) == (
-        "contacts",
-        "append",
-        1,
-        True,
-    )
+    assert (output["table"], output["mode"]) == ("contacts", "append")
+    assert (output["upload"]["rows"], output["upload"]["created"]) == (1, True)
     assert output["labels"] == ["pii"]
     code_cells = manifest["cells"]
     assert [c["cell"] for c in code_cells] == [
@@ -153,8 +150,8 @@ def test_a_failed_run_is_recorded_with_a_fail_event(
     assert manifest["status"] == "failed"
     assert manifest["exit_code"] == EXIT_CELL_ERROR
     assert "cell 2 raised ValueError: bad day" in manifest["message"]
-    assert manifest["inputs"][0]["rows"] == 3
-    assert manifest["outputs"][0]["rows"] is None, "nothing was uploaded"
+    assert manifest["inputs"][0]["fetch"]["rows"] == 3
+    assert manifest["outputs"][0]["upload"] is None, "nothing was uploaded"
     assert [c["status"] for c in manifest["cells"]] == ["completed", "failed", "pending"]
     events = read_events(lineage / "lineage.jsonl")
     assert [e["eventType"] for e in events] == ["START", "FAIL"]
@@ -177,7 +174,7 @@ def test_a_refused_run_is_recorded_with_its_violations(
         "cell 1 reads warehouse.customers (label `pii`), "
         "which does not allow the purpose `marketing`"
     ]
-    assert manifest["inputs"][0]["rows"] is None
+    assert manifest["inputs"][0]["fetch"] is None
     assert manifest["inputs"][0]["labels"] == ["pii"]
     assert not (lineage / "runs").exists(), "--manifest replaces the default location"
     events = read_events(lineage / "lineage.jsonl")

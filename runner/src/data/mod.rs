@@ -128,16 +128,12 @@ pub fn plan(cells: Vec<DataCell>, config: Config, params: &Map<String, Value>) -
     Ok(Plan { config, queries, uploads })
 }
 
-/// One fetched input, as the manifest records it.
+/// What fetching one query gave (the query itself is in the plan).
 #[derive(Debug, Clone, Serialize)]
 pub struct Fetched {
     /// 1-based cell number.
+    #[serde(skip)]
     pub cell: usize,
-    pub name: String,
-    pub source: String,
-    pub source_type: &'static str,
-    pub query: String,
-    pub parameters: Map<String, Value>,
     pub rows: u64,
     pub bytes: u64,
     pub sha256: String,
@@ -168,11 +164,6 @@ pub async fn fetch_all(plan: &Plan, in_dir: &Path, fetched: &mut Vec<Fetched>) -
         tracing::info!(cell = index + 1, rows = written.rows, "fetched");
         fetched.push(Fetched {
             cell: index + 1,
-            name: query.cell.name.clone(),
-            source: query.source.clone(),
-            source_type: source.kind(),
-            query: query.cell.query.clone(),
-            parameters: query.parameters.clone(),
             rows: written.rows,
             bytes: written.bytes,
             sha256: written.sha256,

@@ -22,20 +22,16 @@ use super::{DataError, Plan, PlannedUpload, postgres, sqlite};
 
 pub const LABELS_TABLE: &str = "tiffin_labels";
 
-/// One loaded output, as the manifest records it.
+/// What loading one output did (the target and its mode are in the plan).
 #[derive(Debug, Clone, Serialize)]
 pub struct Uploaded {
+    /// 1-based cell number.
+    #[serde(skip)]
     pub cell: usize,
-    pub table: String,
-    pub source: String,
-    pub source_type: &'static str,
-    pub mode: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub partition: Option<Value>,
     pub rows: u64,
     pub created: bool,
+    /// The DataFrame's columns and types.
     pub schema: Schema,
-    pub labels: BTreeSet<String>,
     pub seconds: f64,
 }
 
@@ -143,7 +139,7 @@ async fn load_source(
                 let rows = sqlite::insert(&connection, &upload.cell.table.quoted(), &prepared.columns, prepared.rows(&csv)?).map_err(at)?;
                 let table_labels = labels.get(&format!("{source_name}.{}", upload.cell.table)).cloned().unwrap_or_default();
                 record_labels_sqlite(&connection, &upload.cell.table, &table_labels, run_id).map_err(at)?;
-                loaded.push(uploaded(upload, source, frame, rows, created, table_labels, started));
+                loaded.push(uploaded(upload, frame, rows, created, started));
             }
             pending.push(Pending::Sqlite(connection));
         }
@@ -182,7 +178,7 @@ async fn load_source(
                     .map_err(at)?;
                 let table_labels = labels.get(&format!("{source_name}.{}", upload.cell.table)).cloned().unwrap_or_default();
                 record_labels_postgres(&client, &upload.cell.table, &table_labels, run_id).await.map_err(at)?;
-                loaded.push(uploaded(upload, source, frame, rows, created, table_labels, started));
+                loaded.push(uploaded(upload, frame, rows, created, started));
             }
             pending.push(Pending::Postgres(client));
         }
@@ -190,28 +186,8 @@ async fn load_source(
     Ok(loaded)
 }
 
-fn uploaded(
-    upload: &PlannedUpload,
-    source: &SourceConfig,
-    frame: Schema,
-    rows: u64,
-    created: bool,
-    labels: BTreeSet<String>,
-    started: Instant,
-) -> Uploaded {
-    Uploaded {
-        cell: upload.cell.index + 1,
-        table: upload.cell.table.to_string(),
-        source: upload.source.clone(),
-        source_type: source.kind(),
-        mode: upload.cell.mode.name(),
-        partition: upload.partition_value.clone(),
-        rows,
-        created,
-        schema: frame,
-        labels,
-        seconds: started.elapsed().as_secs_f64(),
-    }
+fn uploaded(upload: &PlannedUpload, frame: Schema, rows: u64, created: bool, started: Instant) -> Uploaded {
+    Uploaded { cell: upload.cell.index + 1, rows, created, schema: frame, seconds: started.elapsed().as_secs_f64() }
 }
 
 /// The DataFrame's schema and CSV as the kernel left them in the outputs dir.

@@ -349,7 +349,7 @@ async fn execute(
     if outcome == Outcome::Completed && !plan.uploads.is_empty() {
         match data::upload_all(plan, &dirs.host_out, &output_labels, &record.run_id, true).await {
             Ok(uploaded) => {
-                data_path::report_uploads(&mut notebook, &uploaded);
+                data_path::report_uploads(&mut notebook, plan, &uploaded);
                 record.uploaded = uploaded;
             }
             Err(error) => outcome = Outcome::DataFailed(error),

@@ -11,7 +11,6 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::data::schema::Schema;
 use crate::data::{Fetched, Plan, Uploaded};
 use crate::notebook::{CellType, Notebook};
 use crate::policy::{Columns, RunCheck};
@@ -100,11 +99,8 @@ pub struct InputRecord {
     pub parameters: Map<String, Value>,
     pub tables: Vec<TableRecord>,
     pub labels: BTreeSet<String>,
-    pub rows: Option<u64>,
-    pub bytes: Option<u64>,
-    pub sha256: Option<String>,
-    pub schema: Option<Schema>,
-    pub seconds: Option<f64>,
+    /// `null` when the run never fetched it (refused, or an earlier fetch failed).
+    pub fetch: Option<Fetched>,
 }
 
 /// One `%%upload` cell: its target and mode, and what the load did when it ran.
@@ -117,10 +113,8 @@ pub struct OutputRecord {
     pub mode: &'static str,
     pub partition: Option<Value>,
     pub labels: BTreeSet<String>,
-    pub rows: Option<u64>,
-    pub created: Option<bool>,
-    pub schema: Option<Schema>,
-    pub seconds: Option<f64>,
+    /// `null` when nothing was loaded (the run failed, or was refused).
+    pub upload: Option<Uploaded>,
 }
 
 /// One code cell's run, from the papermill metadata the runner records.
@@ -169,7 +163,6 @@ pub fn inputs(plan: &Plan, check: Option<&RunCheck>, fetched: &[Fetched]) -> Vec
                         .collect()
                 })
                 .unwrap_or_default();
-            let done = fetched.iter().find(|f| f.cell == cell);
             InputRecord {
                 cell,
                 name: query.cell.name.clone(),
@@ -179,11 +172,7 @@ pub fn inputs(plan: &Plan, check: Option<&RunCheck>, fetched: &[Fetched]) -> Vec
                 parameters: query.parameters.clone(),
                 tables,
                 labels: facts.map(|facts| facts.labels.clone()).unwrap_or_default(),
-                rows: done.map(|f| f.rows),
-                bytes: done.map(|f| f.bytes),
-                sha256: done.map(|f| f.sha256.clone()),
-                schema: done.map(|f| f.schema.clone()),
-                seconds: done.map(|f| f.seconds),
+                fetch: fetched.iter().find(|f| f.cell == cell).cloned(),
             }
         })
         .collect()
@@ -196,7 +185,6 @@ pub fn outputs(plan: &Plan, check: Option<&RunCheck>, uploaded: &[Uploaded]) -> 
         .map(|upload| {
             let cell = upload.cell.index + 1;
             let table = format!("{}.{}", upload.source, upload.cell.table);
-            let done = uploaded.iter().find(|u| u.cell == cell);
             OutputRecord {
                 cell,
                 table: upload.cell.table.to_string(),
@@ -205,10 +193,7 @@ pub fn outputs(plan: &Plan, check: Option<&RunCheck>, uploaded: &[Uploaded]) -> 
                 mode: upload.cell.mode.name(),
                 partition: upload.partition_value.clone(),
                 labels: labels.get(&table).cloned().unwrap_or_default(),
-                rows: done.map(|u| u.rows),
-                created: done.map(|u| u.created),
-                schema: done.map(|u| u.schema.clone()),
-                seconds: done.map(|u| u.seconds),
+                upload: uploaded.iter().find(|u| u.cell == cell).cloned(),
             }
         })
         .collect()

@@ -82,8 +82,8 @@ pub fn event(kind: EventType, at: DateTime<Utc>, manifest: &Manifest, config: &C
             input.tables.iter().map(move |table| {
                 // The fetched columns are the table's own only when the cell reads the whole table.
                 let whole_table = input.tables.len() == 1 && table.columns.is_none();
-                let fields = match (&input.schema, &table.columns) {
-                    (Some(schema), None) if whole_table => schema_fields(schema),
+                let fields = match (&input.fetch, &table.columns) {
+                    (Some(fetch), None) if whole_table => schema_fields(&fetch.schema),
                     (_, Some(columns)) => columns.iter().map(|name| json!({"name": name})).collect(),
                     _ => Vec::new(),
                 };
@@ -96,9 +96,9 @@ pub fn event(kind: EventType, at: DateTime<Utc>, manifest: &Manifest, config: &C
         .outputs
         .iter()
         .map(|output| {
-            let fields = output.schema.as_ref().map(schema_fields).unwrap_or_default();
+            let fields = output.upload.as_ref().map(|upload| schema_fields(&upload.schema)).unwrap_or_default();
             let mut dataset = dataset(config, schemas, &output.source, &output.table, fields, &output.labels);
-            if let Some(rows) = output.rows {
+            if let Some(rows) = output.upload.as_ref().map(|upload| upload.rows) {
                 dataset["outputFacets"] = json!({"outputStatistics": {
                     "_producer": PRODUCER,
                     "_schemaURL": "https://openlineage.io/spec/facets/1-0-2/OutputStatisticsOutputDatasetFacet.json#/$defs/OutputStatisticsOutputDatasetFacet",
