@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import atexit
 import json
+import linecache
 import os
 import shutil
 import subprocess
@@ -54,25 +55,21 @@ def find_runner() -> tuple[Path, str]:
 
 
 def upload_summary(report: dict[str, Any]) -> str:
-    """One line saying what an upload wrote, or would write in a dry run."""
+    """One line saying what an upload wrote, in the words a scheduled run's notebook uses, or
+    what it would write in a dry run."""
     target = f"{report['source']}.{report['table']}"
-    rows = int(report["rows"])
-    count = f"{rows:,} row{'' if rows == 1 else 's'}"
-    how = str(report["mode"])
     partition = report.get("partition")
-    if partition is not None:
-        how += f" {json.dumps(partition)}"
+    how = str(report["mode"]) + (
+        f", partition {json.dumps(partition, ensure_ascii=False)}" if partition is not None else ""
+    )
+    loaded = f"{report['rows']} rows into {target} ({how})"
     labels = report.get("labels") or []
-    labelled = f", labelled {', '.join(labels)}" if labels else ""
+    labelled = f" — labelled {', '.join(labels)}" if labels else ""
     if report.get("written"):
-        if report.get("created"):
-            return f"created {target} and loaded {count} into it ({how}{labelled})"
-        return f"loaded {count} into {target} ({how}{labelled})"
-    if report.get("created"):
-        would = f"would create {target} and load {count} into it"
-    else:
-        would = f"would load {count} into {target}"
-    return f"{would} ({how}{labelled}) — dry run, nothing written; {WRITE_HINT}"
+        verb = "created and loaded" if report.get("created") else "loaded"
+        return f"{verb} {loaded}{labelled}"
+    verb = "would create and load" if report.get("created") else "would load"
+    return f"{verb} {loaded}{labelled} — dry run, nothing written; {WRITE_HINT}"
 
 
 class Session:
@@ -109,8 +106,9 @@ class Session:
             args += ["--purpose", self.purpose]
         parameters = collect_parameters(cell_text, self.shell.user_ns)
         if parameters.values:
-            # A file in the cell's private dir rather than argv, which other users can read.
-            file = out / "parameters.json"
+            # A file in the cell's private dir rather than argv, which other users can read
+            # (the hyphen keeps it apart from any `<name>.csv`/`<name>.schema.json`).
+            file = out / "tiffin-parameters.json"
             file.write_text(json.dumps(parameters.values), encoding="utf-8")
             args += ["-f", str(file)]
         args += extra
@@ -146,8 +144,11 @@ class Session:
         __tracebackhide__ = True  # an error in the cell's code shows the cell's frames only
         namespace = self.shell.user_ns
         before = set(namespace)
+        filename = f"<tiffin {where}>"
+        # So that a traceback through the code (e.g. the upload's expression raising) shows it.
+        linecache.cache[filename] = (len(code), None, code.splitlines(keepends=True), filename)
         try:
-            exec(compile(code, f"<tiffin {where}>", "exec"), namespace)
+            exec(compile(code, filename, "exec"), namespace)
         finally:
             # The generated code deletes its helpers; if it failed half-way, do it for it.
             for name in [n for n in namespace if n.startswith("_tiffin_") and n not in before]:
