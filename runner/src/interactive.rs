@@ -19,7 +19,8 @@ use crate::policy::{self, PolicyError, RunCheck, RunCheckError};
 enum CellCommandError {
     #[error("{0}")]
     Usage(String),
-    #[error("{0}")]
+    /// Shown without the cell number: in JupyterLab the failing cell is the one the user ran.
+    #[error("{}", .0.message)]
     Data(DataError),
     #[error("refused by the purpose policy: {}", .0.join("; "))]
     Refused(Vec<String>),
@@ -63,7 +64,7 @@ fn plan_cell(options: &CellOptions) -> Result<Plan, CellCommandError> {
     let mut text = String::new();
     std::io::stdin().read_to_string(&mut text).map_err(|e| CellCommandError::Io(format!("reading the cell from stdin: {e}")))?;
     let cell = cells::parse(0, &text)
-        .map_err(|e| CellCommandError::Usage(e.to_string()))?
+        .map_err(|e| CellCommandError::Usage(format!("`{}`: {}", e.header, e.problem)))?
         .ok_or_else(|| CellCommandError::Usage("stdin holds no `%%sql` or `%%upload` cell".into()))?;
     let dir = match &options.dir {
         Some(dir) => dir.clone(),
@@ -71,7 +72,7 @@ fn plan_cell(options: &CellOptions) -> Result<Plan, CellCommandError> {
     };
     let config = Config::for_dir(&dir, options.config.as_deref()).map_err(|e| CellCommandError::Usage(e.to_string()))?;
     let values = options.parameters.collect().map_err(|e| CellCommandError::Usage(e.to_string()))?;
-    data::plan(vec![cell], config, &values).map_err(|e| CellCommandError::Usage(e.to_string()))
+    data::plan(vec![cell], config, &values).map_err(|e| CellCommandError::Usage(e.message))
 }
 
 async fn checked(plan: &Plan, options: &CellOptions, inherited: &BTreeSet<String>) -> Result<RunCheck, CellCommandError> {
@@ -84,10 +85,10 @@ async fn checked(plan: &Plan, options: &CellOptions, inherited: &BTreeSet<String
         Err(RunCheckError::Data(error)) => return Err(CellCommandError::Data(error)),
     };
     if check.refused() {
-        return Err(CellCommandError::Refused(check.decision.violations.iter().map(|v| v.message.clone()).collect()));
+        return Err(CellCommandError::Refused(check.decision.violations.iter().map(|v| this_cell(&v.message)).collect()));
     }
     for violation in &check.decision.violations {
-        eprintln!("runner: policy violation (mode = \"log\", going ahead): {}", violation.message);
+        eprintln!("runner: policy violation (mode = \"log\", going ahead): {}", this_cell(&violation.message));
     }
     Ok(check)
 }
@@ -181,4 +182,9 @@ fn extend(report: &mut Value, moved: &impl serde::Serialize) -> Result<(), CellC
         fields.extend(extra);
     }
     Ok(())
+}
+
+/// "cell 1 reads ..." as "this cell reads ...": there is one cell, the one the user ran.
+fn this_cell(message: &str) -> String {
+    message.strip_prefix("cell 1 ").map_or_else(|| message.to_owned(), |rest| format!("this cell {rest}"))
 }

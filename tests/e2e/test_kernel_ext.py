@@ -445,7 +445,8 @@ def test_a_malformed_cell_fails_with_the_runners_message(
     )
     bad = error_of(cells[0])
     assert bad.ename == "TiffinError"
-    assert "(`%%sql 1bad`): `1bad` is not a Python variable name" in bad.evalue
+    assert "`%%sql 1bad`: `1bad` is not a Python variable name" in bad.evalue
+    assert "cell 1" not in bad.evalue, "in JupyterLab the failing cell is the one the user ran"
     assert "sideways" in error_of(cells[1]).evalue
     assert stdout(cells[2]).strip() == str(EXIT_USAGE)
     assert "nowhere" in error_of(cells[3]).evalue
