@@ -6,6 +6,7 @@ mod bind;
 pub mod cells;
 pub mod config;
 pub mod csv_sink;
+mod iso;
 mod pg_numeric;
 mod postgres;
 pub mod rewrite;

@@ -133,8 +133,9 @@ async fn load_source(
                 };
                 let prepared = Prepared::new(upload, &frame, &table, source_name).map_err(at)?;
                 if let Some(delete) = prepared.delete_sql(&upload.cell.table, "?1") {
-                    let bound: Vec<rusqlite::types::Value> = prepared.partition.iter().map(|(_, v)| v.to_sqlite()).collect();
-                    connection.execute(&delete, rusqlite::params_from_iter(bound)).map_err(|e| at(e.to_string()))?;
+                    connection
+                        .execute(&delete, rusqlite::params_from_iter(prepared.partition.iter().map(|(_, v)| v)))
+                        .map_err(|e| at(e.to_string()))?;
                 }
                 let rows = sqlite::insert(&connection, &upload.cell.table.quoted(), &prepared.columns, prepared.rows(&csv)?).map_err(at)?;
                 let table_labels = labels.get(&format!("{source_name}.{}", upload.cell.table)).cloned().unwrap_or_default();
