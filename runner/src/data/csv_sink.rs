@@ -40,7 +40,7 @@ pub struct Written {
 pub struct CsvSink {
     writer: csv::Writer<Hashing<BufWriter<File>>>,
     rows: u64,
-    /// A reusable buffer for numbers.
+    /// A reusable buffer for dates and timestamps.
     scratch: String,
 }
 
@@ -68,19 +68,20 @@ impl CsvSink {
         self.writer.write_field(value).map_err(into_io)
     }
 
-    pub fn display(&mut self, value: impl std::fmt::Display) -> std::io::Result<()> {
-        use std::fmt::Write as _;
-        self.scratch.clear();
-        let _ = write!(self.scratch, "{value}");
-        self.writer.write_field(self.scratch.as_bytes()).map_err(into_io)
+    pub fn int(&mut self, value: impl itoa::Integer) -> std::io::Result<()> {
+        self.writer.write_field(itoa::Buffer::new().format(value)).map_err(into_io)
     }
 
-    /// Floats by their Debug form: the shortest round-tripping digits (`1e300`, `0.1`, `NaN`,
-    /// `inf`), all of which Python's float() reads back exactly.
-    pub fn float(&mut self, value: impl std::fmt::Debug) -> std::io::Result<()> {
-        use std::fmt::Write as _;
+    /// The shortest digits that read back as the same float (`1e300`, `0.1`, `NaN`, `inf`), all
+    /// of which Python's float() reads exactly.
+    pub fn float(&mut self, value: impl ryu::Float) -> std::io::Result<()> {
+        self.writer.write_field(ryu::Buffer::new().format(value)).map_err(into_io)
+    }
+
+    /// A date, timestamp or UTC timestamp, written by `iso`.
+    pub fn iso(&mut self, write: impl FnOnce(&mut String)) -> std::io::Result<()> {
         self.scratch.clear();
-        let _ = write!(self.scratch, "{value:?}");
+        write(&mut self.scratch);
         self.writer.write_field(self.scratch.as_bytes()).map_err(into_io)
     }
 

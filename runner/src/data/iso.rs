@@ -104,37 +104,81 @@ pub fn parse(text: &str) -> Option<Iso> {
     Some(Iso { date, time: Some(time), offset })
 }
 
+/// Appends `n` in `width` digits, zero-padded (`n` has at most that many).
+fn push_padded(out: &mut String, n: u32, width: usize) {
+    let mut buffer = itoa::Buffer::new();
+    let digits = buffer.format(n);
+    out.extend(std::iter::repeat_n('0', width.saturating_sub(digits.len())));
+    out.push_str(digits);
+}
+
+/// Appends `YYYY-MM-DD` (years before 1 or after 9999 as chrono writes them).
+pub fn push_date(out: &mut String, date: NaiveDate) {
+    match u32::try_from(date.year()).ok().filter(|year| (1..=9999).contains(year)) {
+        Some(year) => push_padded(out, year, 4),
+        None => out.push_str(&date.format("%Y").to_string()),
+    }
+    out.push('-');
+    push_padded(out, date.month(), 2);
+    out.push('-');
+    push_padded(out, date.day(), 2);
+}
+
+/// Appends `YYYY-MM-DD HH:MM:SS`, with the fraction in 3, 6 or 9 digits when there is one.
+pub fn push_timestamp(out: &mut String, timestamp: NaiveDateTime) {
+    push_date(out, timestamp.date());
+    let time = timestamp.time();
+    for (separator, field) in [(' ', time.hour()), (':', time.minute()), (':', time.second())] {
+        out.push(separator);
+        push_padded(out, field, 2);
+    }
+    let nanos = time.nanosecond();
+    if nanos != 0 {
+        out.push('.');
+        match nanos {
+            n if n % 1_000_000 == 0 => push_padded(out, n / 1_000_000, 3),
+            n if n % 1_000 == 0 => push_padded(out, n / 1_000, 6),
+            n => push_padded(out, n, 9),
+        }
+    }
+}
+
+/// Appends a UTC instant: the timestamp and `+00:00`.
+pub fn push_utc(out: &mut String, instant: DateTime<Utc>) {
+    push_timestamp(out, instant.naive_utc());
+    out.push_str("+00:00");
+}
+
 /// `YYYY-MM-DD`.
 pub struct Date(pub NaiveDate);
 
 impl fmt::Display for Date {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:04}-{:02}-{:02}", self.0.year(), self.0.month(), self.0.day())
+        let mut out = String::with_capacity(10);
+        push_date(&mut out, self.0);
+        f.write_str(&out)
     }
 }
 
-/// `YYYY-MM-DD HH:MM:SS`, with the fraction in 3, 6 or 9 digits when there is one.
+/// `YYYY-MM-DD HH:MM:SS[.f]`.
 pub struct Timestamp(pub NaiveDateTime);
 
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let t = self.0.time();
-        write!(f, "{} {:02}:{:02}:{:02}", Date(self.0.date()), t.hour(), t.minute(), t.second())?;
-        match t.nanosecond() {
-            0 => Ok(()),
-            n if n % 1_000_000 == 0 => write!(f, ".{:03}", n / 1_000_000),
-            n if n % 1_000 == 0 => write!(f, ".{:06}", n / 1_000),
-            n => write!(f, ".{n:09}"),
-        }
+        let mut out = String::with_capacity(29);
+        push_timestamp(&mut out, self.0);
+        f.write_str(&out)
     }
 }
 
-/// A UTC instant: the timestamp and `+00:00`.
+/// `YYYY-MM-DD HH:MM:SS[.f]+00:00`.
 pub struct Utc00(pub DateTime<Utc>);
 
 impl fmt::Display for Utc00 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}+00:00", Timestamp(self.0.naive_utc()))
+        let mut out = String::with_capacity(35);
+        push_utc(&mut out, self.0);
+        f.write_str(&out)
     }
 }
 
@@ -192,6 +236,9 @@ mod tests {
             let Some(iso) = parse(text) else { panic!("{text}") };
             assert_eq!(Timestamp(iso.naive()).to_string(), iso.naive().format("%Y-%m-%d %H:%M:%S%.f").to_string());
             assert_eq!(Date(iso.date).to_string(), iso.date.format("%Y-%m-%d").to_string());
+        }
+        for date in [NaiveDate::MIN, NaiveDate::MAX, NaiveDate::from_ymd_opt(0, 1, 1).unwrap_or_default()] {
+            assert_eq!(Date(date).to_string(), date.format("%Y-%m-%d").to_string());
         }
     }
 }

@@ -108,23 +108,23 @@ pub async fn fetch(client: &mut Client, sql: &str, params: &[Value], csv: &std::
 }
 
 fn write_field(row: &Row, i: usize, column: &mut Column, sink: &mut CsvSink) -> Result<(), Box<dyn Error + Sync + Send>> {
-    let ty = row.columns()[i].type_().clone();
+    let ty = row.columns()[i].type_();
     macro_rules! get {
         ($t:ty) => {
             row.try_get::<_, Option<$t>>(i)?
         };
     }
-    let result = match ty {
-        Type::INT2 => get!(i16).map(|v| sink.display(v)),
-        Type::INT4 => get!(i32).map(|v| sink.display(v)),
-        Type::INT8 => get!(i64).map(|v| sink.display(v)),
-        Type::OID => get!(u32).map(|v| sink.display(v)),
+    let result = match *ty {
+        Type::INT2 => get!(i16).map(|v| sink.int(v)),
+        Type::INT4 => get!(i32).map(|v| sink.int(v)),
+        Type::INT8 => get!(i64).map(|v| sink.int(v)),
+        Type::OID => get!(u32).map(|v| sink.int(v)),
         Type::FLOAT4 => get!(f32).map(|v| sink.float(v)),
         Type::FLOAT8 => get!(f64).map(|v| sink.float(v)),
         Type::BOOL => get!(bool).map(|v| sink.plain(if v { "True" } else { "False" })),
-        Type::DATE => get!(NaiveDate).map(|v| sink.display(iso::Date(v))),
-        Type::TIMESTAMP => get!(NaiveDateTime).map(|v| sink.display(iso::Timestamp(v))),
-        Type::TIMESTAMPTZ => get!(DateTime<Utc>).map(|v| sink.display(iso::Utc00(v))),
+        Type::DATE => get!(NaiveDate).map(|v| sink.iso(|out| iso::push_date(out, v))),
+        Type::TIMESTAMP => get!(NaiveDateTime).map(|v| sink.iso(|out| iso::push_timestamp(out, v))),
+        Type::TIMESTAMPTZ => get!(DateTime<Utc>).map(|v| sink.iso(|out| iso::push_utc(out, v))),
         Type::NUMERIC | Type::JSON | Type::JSONB | Type::UUID => get!(RawText).map(|v| {
             column.escaped |= super::schema::escape_text(&v.0).len() != v.0.len();
             sink.text(&v.0)

@@ -155,7 +155,7 @@ pub fn fetch(path: &Path, sql: &str, params: &[Value], csv: &Path) -> Result<(Sc
                 ValueRef::Null => sink.null().map_err(io)?,
                 ValueRef::Integer(v) => {
                     seen.number(Some(v));
-                    sink.display(v).map_err(io)?;
+                    sink.int(v).map_err(io)?;
                 }
                 ValueRef::Real(v) => {
                     seen.number(None);
