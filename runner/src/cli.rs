@@ -27,18 +27,17 @@ pub enum Command {
     Policy(PolicyArgs),
     /// Check that a notebook is eligible for scheduling: data moves only through %%sql/%%upload cells.
     Lint(LintArgs),
+    /// Move one data cell's data (the kernel extension's interactive %%sql and %%upload): the
+    /// cell is read from stdin, one JSON object is printed.
+    Cell(CellArgs),
     /// Internal: the single-threaded helper that builds the sandbox and starts the kernel in it.
     #[command(name = "__sandbox", hide = true)]
     SandboxHelper { plan: PathBuf },
 }
 
+/// Parameters, given as papermill takes them.
 #[derive(Debug, Args)]
-pub struct ExecArgs {
-    /// The notebook to execute (nbformat 4).
-    pub notebook: PathBuf,
-    /// Where to write the executed notebook (`-` for stdout) [default: <notebook stem>.out.ipynb].
-    #[arg(short, long, value_name = "OUTPUT")]
-    pub output: Option<PathBuf>,
+pub struct ParamArgs {
     /// A parameter, typed like papermill does: True/False/None, int, float, else a string.
     #[arg(short = 'p', long = "parameters", num_args = 2, value_names = ["NAME", "VALUE"], action = clap::ArgAction::Append, allow_hyphen_values = true)]
     pub parameters: Vec<String>,
@@ -51,6 +50,38 @@ pub struct ExecArgs {
     /// Parameters from a YAML or JSON file holding a mapping.
     #[arg(short = 'f', long = "parameters-file", value_name = "FILE")]
     pub parameter_files: Vec<PathBuf>,
+}
+
+impl ParamArgs {
+    /// Merged in papermill's order: files, YAML, raw, then typed `-p` values, later ones winning.
+    pub fn collect(&self) -> Result<Map<String, Value>, ArgsError> {
+        let mut parameters = Map::new();
+        for file in &self.parameter_files {
+            let text = std::fs::read_to_string(file).map_err(|e| ArgsError::ParamFile(file.clone(), e))?;
+            parameters.extend(params::parse_mapping(&text).map_err(|e| ArgsError::ParamFileContent(file.clone(), e))?);
+        }
+        for yaml in &self.yaml_parameters {
+            parameters.extend(params::parse_mapping(yaml)?);
+        }
+        for pair in self.raw_parameters.chunks_exact(2) {
+            parameters.insert(pair[0].clone(), Value::String(pair[1].clone()));
+        }
+        for pair in self.parameters.chunks_exact(2) {
+            parameters.insert(pair[0].clone(), params::typed_value(&pair[0], &pair[1])?);
+        }
+        Ok(parameters)
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// The notebook to execute (nbformat 4).
+    pub notebook: PathBuf,
+    /// Where to write the executed notebook (`-` for stdout) [default: <notebook stem>.out.ipynb].
+    #[arg(short, long, value_name = "OUTPUT")]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub parameters: ParamArgs,
     /// Kernel to use instead of the notebook's kernelspec.
     #[arg(short = 'k', long, value_name = "NAME")]
     pub kernel: Option<String>,
@@ -111,6 +142,52 @@ pub struct ExecArgs {
     /// read must allow it ([policy] in tiffin.toml). Without one, only unlabeled tables may be read.
     #[arg(long, value_name = "PURPOSE")]
     pub purpose: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CellArgs {
+    #[command(subcommand)]
+    pub command: CellCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CellCommand {
+    /// Fetch a `%%sql` cell's result into OUT/<name>.csv (+ schema); prints the fetch and the
+    /// Python that reads it as `runner exec` would.
+    Sql(CellOptions),
+    /// Check an `%%upload` cell's DataFrame (written to OUT by the code `--code` prints) against
+    /// its table and load it in a transaction that is rolled back unless `--write`.
+    Upload {
+        #[command(flatten)]
+        options: CellOptions,
+        /// Print the Python that writes the cell's DataFrame into OUT instead.
+        #[arg(long, conflicts_with = "write")]
+        code: bool,
+        /// Commit the load (without it, the load is done and rolled back: a preview).
+        #[arg(long)]
+        write: bool,
+        /// A label the DataFrame carries from earlier fetches of the session (repeatable).
+        #[arg(long, value_name = "LABEL")]
+        inherit: Vec<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct CellOptions {
+    /// The notebook's directory: where tiffin.toml is looked for [default: the current directory].
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// The tiffin.toml to use instead.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// What the data is used for, checked against the purpose policy.
+    #[arg(long, value_name = "PURPOSE")]
+    pub purpose: Option<String>,
+    /// The directory for the cell's CSV and schema.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub parameters: ParamArgs,
 }
 
 #[derive(Debug, Args)]
@@ -244,23 +321,9 @@ pub enum ArgsError {
 }
 
 impl ExecArgs {
-    /// The job these arguments describe. Parameters merge in papermill's order: files, YAML,
-    /// raw, then typed `-p` values, later ones winning.
+    /// The job these arguments describe.
     pub fn into_job(self) -> Result<Job, ArgsError> {
-        let mut parameters = Map::new();
-        for file in &self.parameter_files {
-            let text = std::fs::read_to_string(file).map_err(|e| ArgsError::ParamFile(file.clone(), e))?;
-            parameters.extend(params::parse_mapping(&text).map_err(|e| ArgsError::ParamFileContent(file.clone(), e))?);
-        }
-        for yaml in &self.yaml_parameters {
-            parameters.extend(params::parse_mapping(yaml)?);
-        }
-        for pair in self.raw_parameters.chunks_exact(2) {
-            parameters.insert(pair[0].clone(), Value::String(pair[1].clone()));
-        }
-        for pair in self.parameters.chunks_exact(2) {
-            parameters.insert(pair[0].clone(), params::typed_value(&pair[0], &pair[1])?);
-        }
+        let parameters = self.parameters.collect()?;
         let output = match &self.output {
             Some(path) => Destination::parse(path),
             None => Destination::File(default_output(&self.notebook)),

@@ -3,6 +3,7 @@
 pub mod cli;
 pub mod data;
 pub mod exec;
+pub mod interactive;
 pub mod kernel;
 pub mod lint;
 pub mod notebook;

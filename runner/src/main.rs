@@ -37,6 +37,7 @@ async fn dispatch(cli: Cli) -> u8 {
         Command::Exec(args) => exec(*args).await,
         Command::Policy(args) => runner::policy::command::run(args),
         Command::Lint(args) => lint(&args),
+        Command::Cell(args) => runner::interactive::run(args).await,
         Command::SandboxHelper { .. } => exit_code::INTERNAL,
     }
 }

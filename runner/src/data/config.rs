@@ -122,7 +122,11 @@ impl Config {
     /// The config for a notebook: `explicit`, else the nearest `tiffin.toml` up to the
     /// repository root, else the embedded default.
     pub fn for_notebook(notebook: &Path, explicit: Option<&Path>) -> Result<Self, ConfigError> {
-        let notebook_dir = notebook.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        Self::for_dir(notebook.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")), explicit)
+    }
+
+    /// The configuration of notebooks in `notebook_dir`.
+    pub fn for_dir(notebook_dir: &Path, explicit: Option<&Path>) -> Result<Self, ConfigError> {
         let notebook_dir = std::path::absolute(notebook_dir).unwrap_or_else(|_| notebook_dir.to_path_buf());
         match explicit.map(Path::to_path_buf).or_else(|| find_upwards(&notebook_dir)) {
             Some(path) => Self::load(&path, &notebook_dir),

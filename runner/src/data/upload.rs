@@ -56,11 +56,13 @@ impl Pending {
 }
 
 /// Loads every output in `out_dir`; `labels` gives each output's labels by `source.table`.
+/// Without `commit` every load is checked and done, then rolled back: a dry run.
 pub async fn upload_all(
     plan: &Plan,
     out_dir: &Path,
     labels: &BTreeMap<String, BTreeSet<String>>,
     run_id: &str,
+    commit: bool,
 ) -> Result<Vec<Uploaded>, DataError> {
     let mut by_source: BTreeMap<&str, Vec<&PlannedUpload>> = BTreeMap::new();
     for upload in &plan.uploads {
@@ -88,9 +90,13 @@ pub async fn upload_all(
         return Err(error);
     }
     for (i, transaction) in pending.iter().enumerate() {
-        transaction.finish(true).await.map_err(|e| DataError {
+        transaction.finish(commit).await.map_err(|e| DataError {
             cell: None,
-            message: format!("commit failed after {i} of {} sources had committed: {e}", pending.len()),
+            message: if commit {
+                format!("commit failed after {i} of {} sources had committed: {e}", pending.len())
+            } else {
+                format!("rolling back the dry run: {e}")
+            },
         })?;
     }
     done.sort_by_key(|u| u.cell);

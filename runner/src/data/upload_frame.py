@@ -70,5 +70,5 @@ def _tiffin_upload(frame, csv_path, schema_path, target, mode):
     out.to_csv(csv_path, index=False, na_rep="\\N")
     with open(schema_path, "w", encoding="utf-8") as schema_file:
         json.dump({"columns": columns, "rows": len(frame)}, schema_file)
-    print(f"{target}: {len(frame):,} rows × {len(names)} columns to {mode} after the run")
+    print(f"{target}: {len(frame):,} rows × {len(names)} columns to {mode}")
     display(frame.head(10))  # noqa: F821 (IPython's builtin)

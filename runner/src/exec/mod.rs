@@ -346,7 +346,7 @@ async fn check_policy(job: &Job, plan: &Plan) -> Result<Result<RunCheck, Outcome
 
 async fn upload(plan: &Plan, out_dir: &Path, check: &RunCheck) -> Result<Vec<Uploaded>, DataError> {
     let run_id = uuid::Uuid::new_v4().to_string();
-    data::upload_all(plan, out_dir, &check.output_labels(), &run_id).await
+    data::upload_all(plan, out_dir, &check.output_labels(), &run_id, true).await
 }
 
 fn keep_data(job: &Job, dirs: &data_path::DataDirs) -> Result<(), ExecError> {
