@@ -381,7 +381,7 @@ def tiffin_upload(ctx: Context, db: str, run_dir: Path) -> Run:
         argv,
         run_dir,
         ctx.env,
-        stdin=_write_cell(run_dir, f"%%upload big_copy{source}\n"),
+        stdin=_write_cell(run_dir, f"%%upload big_copy{source}\nbig\n"),
         check=_upload_check(ctx, db, js_stdout=True),
     )
 
