@@ -30,6 +30,8 @@ pub enum Command {
     /// Move one data cell's data (the kernel extension's interactive %%sql and %%upload): the
     /// cell is read from stdin, one JSON object is printed.
     Cell(CellArgs),
+    /// Which notebooks read or wrote a table, for which purpose, when (from the lineage file).
+    Lineage(LineageArgs),
     /// Internal: the single-threaded helper that builds the sandbox and starts the kernel in it.
     #[command(name = "__sandbox", hide = true)]
     SandboxHelper { plan: PathBuf },
@@ -142,6 +144,23 @@ pub struct ExecArgs {
     /// read must allow it ([policy] in tiffin.toml). Without one, only unlabeled tables may be read.
     #[arg(long, value_name = "PURPOSE")]
     pub purpose: Option<String>,
+    /// Write the run manifest to FILE [default: runs/<run id>.json beside the lineage file,
+    /// .tiffin/runs/ without a tiffin.toml].
+    #[arg(long, value_name = "FILE")]
+    pub manifest: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct LineageArgs {
+    /// The table, as <source>.<table> (a bare name: a table of the default source).
+    pub table: String,
+    /// The tiffin.toml naming the lineage file [default: the nearest one from the current
+    /// directory; without one, .tiffin/lineage.jsonl here].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Print JSON instead.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -356,6 +375,7 @@ impl ExecArgs {
                 config: self.config,
                 keep_data: self.keep_data,
                 purpose: self.purpose,
+                manifest: self.manifest,
             },
         })
     }

@@ -19,7 +19,8 @@ use crate::policy::{self, PolicyError, RunCheck, RunCheckError};
 enum CellCommandError {
     #[error("{0}")]
     Usage(String),
-    #[error("{0}")]
+    /// Shown without the cell number: in JupyterLab the failing cell is the one the user ran.
+    #[error("{}", .0.message)]
     Data(DataError),
     #[error("refused by the purpose policy: {}", .0.join("; "))]
     Refused(Vec<String>),
@@ -63,7 +64,7 @@ fn plan_cell(options: &CellOptions) -> Result<Plan, CellCommandError> {
     let mut text = String::new();
     std::io::stdin().read_to_string(&mut text).map_err(|e| CellCommandError::Io(format!("reading the cell from stdin: {e}")))?;
     let cell = cells::parse(0, &text)
-        .map_err(|e| CellCommandError::Usage(e.to_string()))?
+        .map_err(|e| CellCommandError::Usage(format!("`{}`: {}", e.header, e.problem)))?
         .ok_or_else(|| CellCommandError::Usage("stdin holds no `%%sql` or `%%upload` cell".into()))?;
     let dir = match &options.dir {
         Some(dir) => dir.clone(),
@@ -71,7 +72,7 @@ fn plan_cell(options: &CellOptions) -> Result<Plan, CellCommandError> {
     };
     let config = Config::for_dir(&dir, options.config.as_deref()).map_err(|e| CellCommandError::Usage(e.to_string()))?;
     let values = options.parameters.collect().map_err(|e| CellCommandError::Usage(e.to_string()))?;
-    data::plan(vec![cell], config, &values).map_err(|e| CellCommandError::Usage(e.to_string()))
+    data::plan(vec![cell], config, &values).map_err(|e| CellCommandError::Usage(e.message))
 }
 
 async fn checked(plan: &Plan, options: &CellOptions, inherited: &BTreeSet<String>) -> Result<RunCheck, CellCommandError> {
@@ -84,10 +85,10 @@ async fn checked(plan: &Plan, options: &CellOptions, inherited: &BTreeSet<String
         Err(RunCheckError::Data(error)) => return Err(CellCommandError::Data(error)),
     };
     if check.refused() {
-        return Err(CellCommandError::Refused(check.decision.violations.iter().map(|v| v.message.clone()).collect()));
+        return Err(CellCommandError::Refused(check.decision.violations.iter().map(|v| this_cell(&v.message)).collect()));
     }
     for violation in &check.decision.violations {
-        eprintln!("runner: policy violation (mode = \"log\", going ahead): {}", violation.message);
+        eprintln!("runner: policy violation (mode = \"log\", going ahead): {}", this_cell(&violation.message));
     }
     Ok(check)
 }
@@ -105,20 +106,25 @@ async fn sql(options: &CellOptions) -> Result<Value, CellCommandError> {
     };
     let check = checked(&plan, options, &BTreeSet::new()).await?;
     let out = out_dir(options)?;
-    let fetched = data::fetch_all(&plan, &out).await.map_err(CellCommandError::Data)?;
+    let mut fetched = Vec::new();
+    data::fetch_all(&plan, &out, &mut fetched).await.map_err(CellCommandError::Data)?;
     let Some(input) = fetched.into_iter().next() else {
         return Err(CellCommandError::Io("the fetch produced nothing".into()));
     };
     let code = data::rewrite::sql_cell(&query.cell, &query.source, &input.csv, &input.schema);
     let reads: Vec<String> = check.decision.inputs.iter().flat_map(|facts| &facts.reads).map(|read| read.table.to_string()).collect();
-    let mut report = serde_json::to_value(&input).map_err(|e| CellCommandError::Io(e.to_string()))?;
-    if let Value::Object(fields) = &mut report {
-        fields.insert("csv".into(), json!(input.csv));
-        fields.insert("reads".into(), json!(reads));
-        fields.insert("labels".into(), json!(check.input_labels(1)));
-        fields.insert("purpose".into(), json!(options.purpose));
-        fields.insert("code".into(), json!(code));
-    }
+    let mut report = json!({
+        "name": query.cell.name,
+        "source": query.source,
+        "query": query.cell.query,
+        "parameters": query.parameters,
+        "csv": input.csv,
+        "reads": reads,
+        "labels": check.input_labels(1),
+        "purpose": options.purpose,
+        "code": code,
+    });
+    extend(&mut report, &input)?;
     Ok(report)
 }
 
@@ -147,7 +153,7 @@ async fn upload_code(options: &CellOptions, inherited: &BTreeSet<String>) -> Res
 /// `--write` (otherwise rolled back: the preview of exactly what would be written).
 async fn upload(options: &CellOptions, inherited: &BTreeSet<String>, write: bool) -> Result<Value, CellCommandError> {
     let plan = plan_cell(options)?;
-    the_upload(&plan)?;
+    let upload = the_upload(&plan)?;
     let check = checked(&plan, options, inherited).await?;
     let run_id = format!("interactive-{}", uuid::Uuid::new_v4());
     let out: &Path = &options.out;
@@ -155,9 +161,30 @@ async fn upload(options: &CellOptions, inherited: &BTreeSet<String>, write: bool
     let Some(uploaded) = loaded.into_iter().next() else {
         return Err(CellCommandError::Io("the upload loaded nothing".into()));
     };
-    let mut report = serde_json::to_value(&uploaded).map_err(|e| CellCommandError::Io(e.to_string()))?;
-    if let Value::Object(fields) = &mut report {
-        fields.insert("written".into(), json!(write));
-    }
+    let mut report = json!({
+        "table": upload.cell.table.to_string(),
+        "source": upload.source,
+        "mode": upload.cell.mode.name(),
+        "partition": upload.partition_value,
+        "labels": check.output_labels().into_values().next().unwrap_or_default(),
+        "written": write,
+    });
+    extend(&mut report, &uploaded)?;
     Ok(report)
+}
+
+/// Adds the fields of what moved (rows, schema, ...) to the report.
+fn extend(report: &mut Value, moved: &impl serde::Serialize) -> Result<(), CellCommandError> {
+    let Value::Object(extra) = serde_json::to_value(moved).map_err(|e| CellCommandError::Io(e.to_string()))? else {
+        return Ok(());
+    };
+    if let Value::Object(fields) = report {
+        fields.extend(extra);
+    }
+    Ok(())
+}
+
+/// "cell 1 reads ..." as "this cell reads ...": there is one cell, the one the user ran.
+fn this_cell(message: &str) -> String {
+    message.strip_prefix("cell 1 ").map_or_else(|| message.to_owned(), |rest| format!("this cell {rest}"))
 }

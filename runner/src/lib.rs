@@ -5,6 +5,7 @@ pub mod data;
 pub mod exec;
 pub mod interactive;
 pub mod kernel;
+pub mod lineage;
 pub mod lint;
 pub mod notebook;
 pub mod policy;

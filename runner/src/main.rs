@@ -35,9 +35,10 @@ fn main() -> ExitCode {
 async fn dispatch(cli: Cli) -> u8 {
     match cli.command {
         Command::Exec(args) => exec(*args).await,
-        Command::Policy(args) => runner::policy::command::run(args),
+        Command::Policy(args) => runner::policy::command::run(args).await,
         Command::Lint(args) => lint(&args),
         Command::Cell(args) => runner::interactive::run(args).await,
+        Command::Lineage(args) => lineage(&args),
         Command::SandboxHelper { .. } => exit_code::INTERNAL,
     }
 }
@@ -88,6 +89,28 @@ fn lint(args: &runner::cli::LintArgs) -> u8 {
     let report = if args.json { lint::report::json(&findings) } else { lint::report::human(&args.notebook, &findings) };
     print!("{report}");
     if lint::is_eligible(&findings) { 0 } else { exit_code::NOT_ELIGIBLE }
+}
+
+fn lineage(args: &runner::cli::LineageArgs) -> u8 {
+    use runner::lineage::query;
+    let found = std::env::current_dir()
+        .map_err(|e| e.to_string())
+        .and_then(|dir| query::resolve(&args.table, &dir, args.config.as_deref()).map_err(|e| e.to_string()))
+        .and_then(|(file, table)| query::accesses(&file, &table).map(|found| (table, found)).map_err(|e| e.to_string()));
+    match found {
+        Ok((table, accesses)) => {
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&accesses).unwrap_or_default());
+            } else {
+                print!("{}", query::render(&table, &accesses));
+            }
+            0
+        }
+        Err(error) => {
+            eprintln!("runner: {error}");
+            exit_code::USAGE
+        }
+    }
 }
 
 /// A flag that turns true on SIGINT or SIGTERM, so the run can save its work and stop its kernel.

@@ -527,9 +527,10 @@ class Runner:
         *,
         timeout: float = DEFAULT_RUN_TIMEOUT,
         output: Path | str | None = None,
+        cwd: Path | None = None,
         env: Mapping[str, str | None] | None = None,
     ) -> RunResult:
-        return self.start_raw(argv, output=output, env=env).finish(timeout)
+        return self.start_raw(argv, output=output, cwd=cwd, env=env).finish(timeout)
 
 
 # --------------------------------------------------------------------------------------------
@@ -615,7 +616,7 @@ def runner_binary_path() -> Path:
 def kernel_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """Environment for the runner and the reference tools: only the venv's kernels are visible."""
     base = tmp_path_factory.mktemp("jupyter-env")
-    dirs = {name: base / name for name in ("data", "config", "runtime", "ipython")}
+    dirs = {name: base / name for name in ("data", "config", "runtime", "ipython", "state")}
     for path in dirs.values():
         path.mkdir()
     dropped_prefixes = (
@@ -635,6 +636,7 @@ def kernel_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     env["JUPYTER_CONFIG_DIR"] = str(dirs["config"])
     env["JUPYTER_RUNTIME_DIR"] = str(dirs["runtime"])
     env["IPYTHONDIR"] = str(dirs["ipython"])
+    env["XDG_STATE_HOME"] = str(dirs["state"])  # where runs without a tiffin.toml record lineage
     env["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"
     return env
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import postgres_server
 import pytest
+from openlineage import read_events, validate_event
 from postgres_server import PASSWORD, Server
 
 from conftest import Runner, code, stream_text
@@ -139,8 +140,46 @@ def test_a_failing_upload_rolls_back_every_table(
     assert psql_in(pg, project, "SELECT count(*) FROM b").strip() == "0"
 
 
-def test_the_kernel_never_sees_the_credentials(
+def test_lineage_names_postgres_tables_as_openlineage_does(
     runner: Runner, nb_file: Callable[..., Path], pg: Server, project: Path
+) -> None:
+    schema = (project / "schema").read_text()
+    psql_in(pg, project, "CREATE TABLE orders (id int8, amount numeric(10, 2))")
+    psql_in(pg, project, "INSERT INTO orders VALUES (1, 9.50), (2, 20.00)")
+    psql_in(pg, project, "CREATE TABLE public.rates (id int8)")
+    nb = nb_file(
+        [
+            code("%%sql o\nSELECT o.id, o.amount FROM orders o JOIN public.rates r ON r.id = o.id"),
+            code("%%upload order_copy\no"),
+        ]
+    )
+    result = runner.run(nb, env=ENV)
+    assert result.returncode == 0, result.describe()
+    events = read_events(project / ".tiffin" / "lineage.jsonl")
+    assert [e["eventType"] for e in events] == ["START", "COMPLETE"]
+    for event in events:
+        validate_event(event)
+    complete = events[1]
+    namespace = f"postgres://127.0.0.1:{pg.port}"
+    # The unqualified names resolve through the connection's search_path, as the server does.
+    assert {(d["namespace"], d["name"]) for d in complete["inputs"]} == {
+        (namespace, f"shop.{schema}.orders"),
+        (namespace, "shop.public.rates"),
+    }
+    [output] = complete["outputs"]
+    assert (output["namespace"], output["name"]) == (namespace, f"shop.{schema}.order_copy")
+    assert output["facets"]["dataSource"] == {
+        **output["facets"]["dataSource"],
+        "name": "shop",
+        "uri": namespace,
+    }
+    fields = {f["name"]: f["type"] for f in output["facets"]["schema"]["fields"]}
+    assert set(fields) == {"id", "amount"}
+    assert complete["job"]["facets"]["sql"]["dialect"] == "postgres"
+
+
+def test_the_kernel_never_sees_the_credentials(
+    runner: Runner, host_runner: Runner, nb_file: Callable[..., Path], pg: Server, project: Path
 ) -> None:
     psql_in(pg, project, "CREATE TABLE t (x int)")
     nb = nb_file(
@@ -156,6 +195,10 @@ def test_the_kernel_never_sees_the_credentials(
     result = runner.run(nb, env=ENV)
     assert result.returncode == 0, result.describe()
     assert stream_text(result.notebook().cells[1]).split() == ["False", "False", "False"]
+    # Without the sandbox the kernel could read tiffin.toml, but still does not get the password.
+    result = host_runner.run(nb, env=ENV)
+    assert result.returncode == 0, result.describe()
+    assert stream_text(result.notebook().cells[1]).split() == ["False", "False", "True"]
     result = runner.run(nb, env={"SHOP_PASSWORD": None})
     assert result.returncode == EXIT_DATA
     assert "the environment variable SHOP_PASSWORD (password_env) is not set" in result.stderr

@@ -18,6 +18,7 @@ from conftest import Runner, code, stream_text
 EXIT_CELL_ERROR = 1
 EXIT_USAGE = 2
 EXIT_DATA = 6
+EXIT_POLICY = 7
 
 SOURCE_SCHEMA = (
     "CREATE TABLE {name} (id INTEGER NOT NULL, i INTEGER, big INTEGER, f REAL, t TEXT, "
@@ -305,9 +306,12 @@ def test_a_failing_fetch_stops_the_run_before_any_cell(
     assert result.returncode == EXIT_DATA, result.describe()
     assert "cell 2: fetching `x` from warehouse: no such column: nope" in result.stderr
     assert not (tmp_path / "ran").exists()
+    # A statement that writes is refused by the policy check before any connection is opened (the
+    # read-only connection would refuse it too).
     writes = nb_file([code("%%sql x\nDELETE FROM src RETURNING id")], name="writes.ipynb")
     result = host_runner.run(writes)
-    assert result.returncode == EXIT_DATA, result.describe()
+    assert result.returncode == EXIT_POLICY, result.describe()
+    assert "may read data, found DELETE" in result.stderr
     assert count(tmp_path / "warehouse.db", "src") == 13
 
 

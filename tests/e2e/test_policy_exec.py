@@ -6,6 +6,7 @@ SQLite warehouse. Propagated labels are read back from the warehouse's `tiffin_l
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -139,6 +140,12 @@ def test_labels_propagate_to_a_second_notebook(
     )
     assert (result := runner.run(first, "--purpose", "support")).returncode == 0, result.describe()
     assert labels_in(db) == {("contacts", "pii")}
+    shown = runner.run_raw(["policy", "show"], cwd=tmp_path)
+    assert shown.returncode == 0, shown.describe()
+    heading = "labels runs gave their outputs (stored in each source's tiffin_labels table):"
+    assert f"{heading}\n  warehouse.contacts: pii\n" in shown.stdout
+    shown = runner.run_raw(["policy", "show", "--json"], cwd=tmp_path)
+    assert json.loads(shown.stdout)["stored_labels"] == {"warehouse.contacts": ["pii"]}
 
     second = nb_file(
         [code("%%sql c\nSELECT count(*) AS n FROM contacts"), code("print(int(c.n[0]))")],

@@ -44,6 +44,8 @@ pub enum ConfigError {
     Source { path: PathBuf, source_name: String, problem: String },
     #[error("{0}: default_source `{1}` is not one of the [sources]")]
     UnknownDefault(PathBuf, String),
+    #[error("{0}: [lineage] url `{1}` is not an http:// or https:// URL")]
+    LineageUrl(PathBuf, String),
 }
 
 /// How to reach one source. Credentials are read by the runner only; the kernel never sees them.
@@ -134,7 +136,8 @@ impl Config {
         }
     }
 
-    /// The embedded default: `warehouse.db` beside the notebook, lineage under `.tiffin/` there.
+    /// The embedded default: `warehouse.db` beside the notebook; the lineage in the user's state
+    /// dir, so that a run without a tiffin.toml writes nothing beside the notebook but its output.
     pub fn embedded(notebook_dir: &Path) -> Self {
         let mut sources = BTreeMap::new();
         sources.insert(DEFAULT_SOURCE.to_owned(), SourceConfig::Sqlite { path: notebook_dir.join(DEFAULT_DATABASE) });
@@ -142,7 +145,12 @@ impl Config {
             path: None,
             default_source: DEFAULT_SOURCE.into(),
             sources,
-            lineage: LineageConfig { file: notebook_dir.join(DEFAULT_LINEAGE_FILE), url: None, namespace: DEFAULT_NAMESPACE.into() },
+            lineage: LineageConfig {
+                file: state_dir(std::env::var_os("XDG_STATE_HOME"), std::env::var_os("HOME"))
+                    .map_or_else(|| notebook_dir.join(DEFAULT_LINEAGE_FILE), |dir| dir.join("lineage.jsonl")),
+                url: None,
+                namespace: DEFAULT_NAMESPACE.into(),
+            },
             policy: toml::Table::new(),
         }
     }
@@ -176,12 +184,29 @@ impl Config {
         } else {
             config.lineage.file = base.join(DEFAULT_LINEAGE_FILE);
         }
+        if let Some(url) = &raw.lineage.url {
+            match reqwest::Url::parse(url) {
+                Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => {}
+                _ => return Err(ConfigError::LineageUrl(path.to_path_buf(), url.clone())),
+            }
+        }
         config.lineage.url = raw.lineage.url;
         if let Some(namespace) = raw.lineage.namespace {
             config.lineage.namespace = namespace;
         }
         config.policy = raw.policy;
         Ok(config)
+    }
+
+    /// The environment variables holding the sources' passwords: the kernel must not inherit them.
+    pub fn password_env_vars(&self) -> Vec<String> {
+        self.sources
+            .values()
+            .filter_map(|source| match source {
+                SourceConfig::Postgres { password: Some(Secret::Env(name)), .. } => Some(name.clone()),
+                _ => None,
+            })
+            .collect()
     }
 
     /// The source a cell names, or the default one.
@@ -248,6 +273,13 @@ fn find_upwards(dir: &Path) -> Option<PathBuf> {
     None
 }
 
+/// `$XDG_STATE_HOME/tiffin`, else `~/.local/state/tiffin` (the XDG base directory spec's place
+/// for logs and history); `None` when neither variable is set to an absolute path.
+fn state_dir(xdg_state_home: Option<std::ffi::OsString>, home: Option<std::ffi::OsString>) -> Option<PathBuf> {
+    let absolute = |value: Option<std::ffi::OsString>| value.map(PathBuf::from).filter(|path| path.is_absolute());
+    absolute(xdg_state_home).or_else(|| absolute(home).map(|home| home.join(".local/state"))).map(|dir| dir.join("tiffin"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -260,7 +292,16 @@ mod tests {
     fn embedded_default_is_warehouse_db_beside_the_notebook() {
         let config = Config::embedded(Path::new("/repo/nb"));
         assert_eq!(config.source(None), Some(("warehouse", &SourceConfig::Sqlite { path: "/repo/nb/warehouse.db".into() })));
-        assert_eq!(config.lineage.file, Path::new("/repo/nb/.tiffin/lineage.jsonl"));
+        assert!(config.lineage.file.ends_with("tiffin/lineage.jsonl"));
+    }
+
+    #[test]
+    fn the_lineage_of_zero_config_runs_goes_to_the_users_state_dir() {
+        let dir = |xdg: Option<&str>, home: Option<&str>| state_dir(xdg.map(Into::into), home.map(Into::into));
+        assert_eq!(dir(Some("/s"), Some("/h")), Some(PathBuf::from("/s/tiffin")));
+        assert_eq!(dir(None, Some("/h")), Some(PathBuf::from("/h/.local/state/tiffin")));
+        assert_eq!(dir(Some("relative"), Some("/h")), Some(PathBuf::from("/h/.local/state/tiffin")), "the spec ignores relative paths");
+        assert_eq!(dir(None, None), None);
     }
 
     #[test]
@@ -289,6 +330,8 @@ mod tests {
             ("colour = 1\n", "unknown field `colour`"),
             ("[sources.\"a-b\"]\ntype = \"sqlite\"\npath = \"a\"\n", "identifiers"),
             ("[sources.pg]\ntype = \"postgres\"\nurl = \"h\"\npassword_env = \"A\"\npassword_file = \"f\"\n", "not both"),
+            ("[lineage]\nurl = \"marquez:5000\"\n", "[lineage] url `marquez:5000` is not an http"),
+            ("[lineage]\nurl = \"ftp://x/y\"\n", "is not an http:// or https:// URL"),
         ];
         for (text, expected) in cases {
             let error = parse(text).err().unwrap_or_default();

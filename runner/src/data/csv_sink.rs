@@ -93,7 +93,7 @@ impl CsvSink {
         let rows = self.rows;
         let mut hashing = self.writer.into_inner().map_err(|e| e.into_error())?;
         hashing.flush()?;
-        let sha256 = hashing.hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        let sha256 = hex(&hashing.hasher.finalize());
         Ok(Written { rows, bytes: hashing.bytes, sha256 })
     }
 }
@@ -103,4 +103,9 @@ fn into_io(error: csv::Error) -> std::io::Error {
         csv::ErrorKind::Io(error) => error,
         other => std::io::Error::other(format!("{other:?}")),
     }
+}
+
+/// Lowercase hex, as `sha256sum` prints a digest.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

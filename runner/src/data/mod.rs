@@ -5,7 +5,8 @@
 mod bind;
 pub mod cells;
 pub mod config;
-mod csv_sink;
+pub mod csv_sink;
+mod iso;
 mod pg_numeric;
 mod postgres;
 pub mod rewrite;
@@ -15,6 +16,7 @@ mod target;
 mod upload;
 mod values;
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -25,7 +27,7 @@ pub use bind::Flavor;
 use cells::{DataCell, SqlCell, UploadCell};
 use config::{Config, SourceConfig};
 use schema::Schema;
-pub use upload::{Uploaded, existing_tables, stored_labels, upload_all};
+pub use upload::{LABELS_TABLE, Uploaded, existing_tables, stored_labels, upload_all};
 
 /// A data problem, tied to the cell (1-based) it comes from when there is one.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -127,16 +129,12 @@ pub fn plan(cells: Vec<DataCell>, config: Config, params: &Map<String, Value>) -
     Ok(Plan { config, queries, uploads })
 }
 
-/// One fetched input, as the manifest records it.
+/// What fetching one query gave (the query itself is in the plan).
 #[derive(Debug, Clone, Serialize)]
 pub struct Fetched {
     /// 1-based cell number.
+    #[serde(skip)]
     pub cell: usize,
-    pub name: String,
-    pub source: String,
-    pub source_type: &'static str,
-    pub query: String,
-    pub parameters: Map<String, Value>,
     pub rows: u64,
     pub bytes: u64,
     pub sha256: String,
@@ -146,9 +144,9 @@ pub struct Fetched {
     pub csv: PathBuf,
 }
 
-/// Fetches every query into `in_dir/<name>.csv` (+ its schema sidecar), in cell order.
-pub async fn fetch_all(plan: &Plan, in_dir: &Path) -> Result<Vec<Fetched>, DataError> {
-    let mut fetched = Vec::new();
+/// Fetches every query into `in_dir/<name>.csv` (+ its schema sidecar), in cell order, adding
+/// each to `fetched` as it completes (so a failure still leaves the record of what came before).
+pub async fn fetch_all(plan: &Plan, in_dir: &Path, fetched: &mut Vec<Fetched>) -> Result<(), DataError> {
     for query in &plan.queries {
         let index = query.cell.index;
         let csv = in_dir.join(format!("{}.csv", query.cell.name));
@@ -167,11 +165,6 @@ pub async fn fetch_all(plan: &Plan, in_dir: &Path) -> Result<Vec<Fetched>, DataE
         tracing::info!(cell = index + 1, rows = written.rows, "fetched");
         fetched.push(Fetched {
             cell: index + 1,
-            name: query.cell.name.clone(),
-            source: query.source.clone(),
-            source_type: source.kind(),
-            query: query.cell.query.clone(),
-            parameters: query.parameters.clone(),
             rows: written.rows,
             bytes: written.bytes,
             sha256: written.sha256,
@@ -180,5 +173,34 @@ pub async fn fetch_all(plan: &Plan, in_dir: &Path) -> Result<Vec<Fetched>, DataE
             csv,
         });
     }
-    Ok(fetched)
+    Ok(())
+}
+
+/// For lineage names: the schema each unqualified table of a PostgreSQL source resolves to, by
+/// `(source, table)`. A source that cannot be reached is left out (and named in a warning).
+pub async fn postgres_schemas(plan: &Plan, tables: &BTreeSet<(String, String)>) -> BTreeMap<(String, String), String> {
+    let mut schemas = BTreeMap::new();
+    let mut by_source: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (source, table) in tables.iter().filter(|(_, table)| !table.contains('.')) {
+        by_source.entry(source).or_default().push(table);
+    }
+    for (source, tables) in by_source {
+        let Some((_, SourceConfig::Postgres { url, password })) = plan.config.source(Some(source)) else { continue };
+        let client = match postgres::connect(url, password.as_ref()).await {
+            Ok(client) => client,
+            Err(error) => {
+                tracing::warn!(source, %error, "cannot resolve table schemas for lineage");
+                continue;
+            }
+        };
+        for table in tables {
+            match postgres::schema_of(&client, table).await {
+                Ok(schema) => {
+                    schemas.insert((source.to_owned(), table.to_owned()), schema);
+                }
+                Err(error) => tracing::warn!(source, table, %error, "cannot resolve a table's schema for lineage"),
+            }
+        }
+    }
+    schemas
 }

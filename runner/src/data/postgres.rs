@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+
+use super::iso;
 use futures_util::StreamExt;
 use serde_json::Value;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
@@ -120,9 +122,9 @@ fn write_field(row: &Row, i: usize, column: &mut Column, sink: &mut CsvSink) -> 
         Type::FLOAT4 => get!(f32).map(|v| sink.float(v)),
         Type::FLOAT8 => get!(f64).map(|v| sink.float(v)),
         Type::BOOL => get!(bool).map(|v| sink.plain(if v { "True" } else { "False" })),
-        Type::DATE => get!(NaiveDate).map(|v| sink.display(v.format("%Y-%m-%d"))),
-        Type::TIMESTAMP => get!(NaiveDateTime).map(|v| sink.display(v.format("%Y-%m-%d %H:%M:%S%.f"))),
-        Type::TIMESTAMPTZ => get!(DateTime<Utc>).map(|v| sink.display(v.format("%Y-%m-%d %H:%M:%S%.f+00:00"))),
+        Type::DATE => get!(NaiveDate).map(|v| sink.display(iso::Date(v))),
+        Type::TIMESTAMP => get!(NaiveDateTime).map(|v| sink.display(iso::Timestamp(v))),
+        Type::TIMESTAMPTZ => get!(DateTime<Utc>).map(|v| sink.display(iso::Utc00(v))),
         Type::NUMERIC | Type::JSON | Type::JSONB | Type::UUID => get!(RawText).map(|v| {
             column.escaped |= super::schema::escape_text(&v.0).len() != v.0.len();
             sink.text(&v.0)
@@ -294,4 +296,18 @@ pub async fn copy_in(
     }
     writer.finish().await.map_err(|e| describe_error(&e))?;
     Ok(count)
+}
+
+/// The schema an unqualified table name resolves to on this connection (its search_path): the
+/// table's own when it exists, else the one a CREATE would put it in.
+pub async fn schema_of(client: &Client, path: &str) -> Result<String, String> {
+    let row = client
+        .query_one(
+            "SELECT coalesce((SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE c.oid = to_regclass($1)), current_schema())::text",
+            &[&path],
+        )
+        .await
+        .map_err(|e| describe_error(&e))?;
+    Ok(row.get(0))
 }

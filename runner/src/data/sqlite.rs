@@ -252,7 +252,7 @@ pub fn insert(
     let mut count = 0;
     for row in rows {
         let row = row?;
-        statement.execute(params_from_iter(row.iter().map(Typed::to_sqlite))).map_err(|e| format!("row {}: {e}", count + 1))?;
+        statement.execute(params_from_iter(row.iter())).map_err(|e| format!("row {}: {e}", count + 1))?;
         count += 1;
     }
     Ok(count)

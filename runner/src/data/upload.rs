@@ -14,7 +14,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::cells::{TableName, UploadMode};
-use super::config::SourceConfig;
+use super::config::{Config, SourceConfig};
 use super::schema::{Kind, Schema, decode_field};
 use super::target::{TargetTable, match_columns};
 use super::values::{Typed, parse};
@@ -22,20 +22,16 @@ use super::{DataError, Plan, PlannedUpload, postgres, sqlite};
 
 pub const LABELS_TABLE: &str = "tiffin_labels";
 
-/// One loaded output, as the manifest records it.
+/// What loading one output did (the target and its mode are in the plan).
 #[derive(Debug, Clone, Serialize)]
 pub struct Uploaded {
+    /// 1-based cell number.
+    #[serde(skip)]
     pub cell: usize,
-    pub table: String,
-    pub source: String,
-    pub source_type: &'static str,
-    pub mode: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub partition: Option<Value>,
     pub rows: u64,
     pub created: bool,
+    /// The DataFrame's columns and types.
     pub schema: Schema,
-    pub labels: BTreeSet<String>,
     pub seconds: f64,
 }
 
@@ -137,13 +133,14 @@ async fn load_source(
                 };
                 let prepared = Prepared::new(upload, &frame, &table, source_name).map_err(at)?;
                 if let Some(delete) = prepared.delete_sql(&upload.cell.table, "?1") {
-                    let bound: Vec<rusqlite::types::Value> = prepared.partition.iter().map(|(_, v)| v.to_sqlite()).collect();
-                    connection.execute(&delete, rusqlite::params_from_iter(bound)).map_err(|e| at(e.to_string()))?;
+                    connection
+                        .execute(&delete, rusqlite::params_from_iter(prepared.partition.iter().map(|(_, v)| v)))
+                        .map_err(|e| at(e.to_string()))?;
                 }
                 let rows = sqlite::insert(&connection, &upload.cell.table.quoted(), &prepared.columns, prepared.rows(&csv)?).map_err(at)?;
                 let table_labels = labels.get(&format!("{source_name}.{}", upload.cell.table)).cloned().unwrap_or_default();
                 record_labels_sqlite(&connection, &upload.cell.table, &table_labels, run_id).map_err(at)?;
-                loaded.push(uploaded(upload, source, frame, rows, created, table_labels, started));
+                loaded.push(uploaded(upload, frame, rows, created, started));
             }
             pending.push(Pending::Sqlite(connection));
         }
@@ -182,7 +179,7 @@ async fn load_source(
                     .map_err(at)?;
                 let table_labels = labels.get(&format!("{source_name}.{}", upload.cell.table)).cloned().unwrap_or_default();
                 record_labels_postgres(&client, &upload.cell.table, &table_labels, run_id).await.map_err(at)?;
-                loaded.push(uploaded(upload, source, frame, rows, created, table_labels, started));
+                loaded.push(uploaded(upload, frame, rows, created, started));
             }
             pending.push(Pending::Postgres(client));
         }
@@ -190,28 +187,8 @@ async fn load_source(
     Ok(loaded)
 }
 
-fn uploaded(
-    upload: &PlannedUpload,
-    source: &SourceConfig,
-    frame: Schema,
-    rows: u64,
-    created: bool,
-    labels: BTreeSet<String>,
-    started: Instant,
-) -> Uploaded {
-    Uploaded {
-        cell: upload.cell.index + 1,
-        table: upload.cell.table.to_string(),
-        source: upload.source.clone(),
-        source_type: source.kind(),
-        mode: upload.cell.mode.name(),
-        partition: upload.partition_value.clone(),
-        rows,
-        created,
-        schema: frame,
-        labels,
-        seconds: started.elapsed().as_secs_f64(),
-    }
+fn uploaded(upload: &PlannedUpload, frame: Schema, rows: u64, created: bool, started: Instant) -> Uploaded {
+    Uploaded { cell: upload.cell.index + 1, rows, created, schema: frame, seconds: started.elapsed().as_secs_f64() }
 }
 
 /// The DataFrame's schema and CSV as the kernel left them in the outputs dir.
@@ -368,13 +345,11 @@ async fn record_labels_postgres(
 }
 
 /// The labels earlier runs gave to tables of these sources, by `source.table`.
-pub async fn stored_labels(plan: &Plan) -> Result<BTreeMap<String, BTreeSet<String>>, DataError> {
+pub async fn stored_labels(config: &Config, sources: &BTreeSet<&str>) -> Result<BTreeMap<String, BTreeSet<String>>, DataError> {
     let mut found: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    let sources: BTreeSet<&str> =
-        plan.queries.iter().map(|q| q.source.as_str()).chain(plan.uploads.iter().map(|u| u.source.as_str())).collect();
     let query = format!("SELECT table_name, label FROM {LABELS_TABLE}");
-    for name in sources {
-        let Some((_, source)) = plan.config.source(Some(name)) else { continue };
+    for &name in sources {
+        let Some((_, source)) = config.source(Some(name)) else { continue };
         let error = |e: String| DataError { cell: None, message: format!("reading the labels of {name}: {e}") };
         let pairs: Vec<(String, String)> = match source {
             SourceConfig::Sqlite { path } => {

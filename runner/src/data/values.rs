@@ -3,6 +3,8 @@
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 
+use super::iso;
+
 use super::schema::Kind;
 
 /// A checked value, ready to bind.
@@ -20,20 +22,20 @@ pub enum Typed {
     Timestamptz(DateTime<Utc>),
 }
 
-impl Typed {
-    /// The value as SQLite stores it: dates and timestamps as ISO text.
-    pub fn to_sqlite(&self) -> rusqlite::types::Value {
-        use rusqlite::types::Value as V;
-        match self {
-            Self::Null => V::Null,
-            Self::Int(i) => V::Integer(*i),
-            Self::Float(f) => V::Real(*f),
-            Self::Bool(b) => V::Integer(i64::from(*b)),
-            Self::Text(s) | Self::Decimal(s) => V::Text(s.clone()),
-            Self::Date(d) => V::Text(d.format("%Y-%m-%d").to_string()),
-            Self::Timestamp(t) => V::Text(t.format("%Y-%m-%d %H:%M:%S%.f").to_string()),
-            Self::Timestamptz(t) => V::Text(t.format("%Y-%m-%d %H:%M:%S%.f+00:00").to_string()),
-        }
+/// The value as SQLite stores it: dates and timestamps as ISO text; text borrowed, not copied.
+impl rusqlite::ToSql for Typed {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::{ToSqlOutput, Value as V, ValueRef};
+        Ok(match self {
+            Self::Null => ToSqlOutput::Owned(V::Null),
+            Self::Int(i) => ToSqlOutput::Owned(V::Integer(*i)),
+            Self::Float(f) => ToSqlOutput::Owned(V::Real(*f)),
+            Self::Bool(b) => ToSqlOutput::Owned(V::Integer(i64::from(*b))),
+            Self::Text(s) | Self::Decimal(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+            Self::Date(d) => ToSqlOutput::Owned(V::Text(iso::Date(*d).to_string())),
+            Self::Timestamp(t) => ToSqlOutput::Owned(V::Text(iso::Timestamp(*t).to_string())),
+            Self::Timestamptz(t) => ToSqlOutput::Owned(V::Text(iso::Utc00(*t).to_string())),
+        })
     }
 }
 
@@ -83,11 +85,9 @@ pub fn parse(field: Option<&str>, column: Kind) -> Result<Typed, String> {
             Typed::Date(timestamp.date())
         }
         Kind::Timestamp => Typed::Timestamp(parse_timestamp(text).ok_or_else(|| bad("a timestamp"))?),
-        Kind::Timestamptz => Typed::Timestamptz(
-            DateTime::parse_from_rfc3339(&text.replacen(' ', "T", 1))
-                .map(|t| t.with_timezone(&Utc))
-                .map_err(|_| bad("a timestamp with a time zone offset"))?,
-        ),
+        Kind::Timestamptz => {
+            Typed::Timestamptz(iso::parse(text).and_then(|iso| iso.utc()).ok_or_else(|| bad("a timestamp with a time zone offset"))?)
+        }
     })
 }
 
@@ -102,23 +102,13 @@ fn parse_int(text: &str) -> Option<i64> {
 
 /// `YYYY-MM-DD`, or with a time: `YYYY-MM-DD[ T]HH:MM[:SS[.f]]` (ISO 8601 as pandas writes it).
 pub fn parse_timestamp(text: &str) -> Option<NaiveDateTime> {
-    if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        return date.and_hms_opt(0, 0, 0);
-    }
-    let text = text.replacen('T', " ", 1);
-    ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M"].iter().find_map(|format| NaiveDateTime::parse_from_str(&text, format).ok())
+    iso::parse(text).filter(|iso| iso.offset.is_none()).map(|iso| iso.naive())
 }
 
 /// Whether a text value is a date or timestamp pandas reads with `format="ISO8601"`, and if
-/// so whether it carries a UTC offset.
+/// so whether it is a date alone and whether it carries a UTC offset.
 pub fn timestamp_shape(text: &str) -> Option<(bool, bool)> {
-    if NaiveDate::parse_from_str(text, "%Y-%m-%d").is_ok() {
-        return Some((true, false));
-    }
-    if parse_timestamp(text).is_some() {
-        return Some((false, false));
-    }
-    DateTime::parse_from_rfc3339(&text.replacen(' ', "T", 1)).ok().map(|_| (false, true))
+    iso::parse(text).map(|iso| (iso.time.is_none(), iso.offset.is_some()))
 }
 
 #[cfg(test)]
@@ -143,9 +133,13 @@ mod tests {
         assert!(parse(Some("2024-02-29 10:00:00"), Kind::Date).unwrap_err().contains("time of day"));
         assert!(parse(Some("2023-02-29"), Kind::Date).is_err());
         let t = parse(Some("2024-01-02T03:04:05.25"), Kind::Timestamp);
-        assert_eq!(t.map(|t| t.to_sqlite()), Ok(rusqlite::types::Value::Text("2024-01-02 03:04:05.250".into())));
+        let stored = |t: Typed| match rusqlite::ToSql::to_sql(&t) {
+            Ok(rusqlite::types::ToSqlOutput::Owned(rusqlite::types::Value::Text(text))) => text,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(t.map(stored), Ok("2024-01-02 03:04:05.250".into()));
         let tz = parse(Some("2024-01-02 03:04:05+02:00"), Kind::Timestamptz);
-        assert_eq!(tz.map(|t| t.to_sqlite()), Ok(rusqlite::types::Value::Text("2024-01-02 01:04:05+00:00".into())));
+        assert_eq!(tz.map(stored), Ok("2024-01-02 01:04:05+00:00".into()));
     }
 
     #[test]

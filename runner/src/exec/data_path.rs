@@ -62,13 +62,15 @@ pub fn restore(notebook: &mut Notebook, originals: Originals) {
     }
 }
 
-/// Adds "uploaded N rows into ..." under each upload cell.
-pub fn report_uploads(notebook: &mut Notebook, uploads: &[Uploaded]) {
-    for upload in uploads {
-        let verb = if upload.created { "created and loaded" } else { "loaded" };
-        let partition = upload.partition.as_ref().map(|p| format!(", partition {p}")).unwrap_or_default();
-        let text = format!("{verb} {} rows into {}.{} ({}{partition})\n", upload.rows, upload.source, upload.table, upload.mode);
-        notebook.cells[upload.cell - 1].outputs.push(json!({"name": "stdout", "output_type": "stream", "text": text}));
+/// Adds "loaded N rows into ..." under each upload cell.
+pub fn report_uploads(notebook: &mut Notebook, plan: &Plan, uploaded: &[Uploaded]) {
+    for done in uploaded {
+        let Some(upload) = plan.uploads.iter().find(|upload| upload.cell.index + 1 == done.cell) else { continue };
+        let verb = if done.created { "created and loaded" } else { "loaded" };
+        let partition = upload.partition_value.as_ref().map(|p| format!(", partition {p}")).unwrap_or_default();
+        let (source, table, mode) = (&upload.source, &upload.cell.table, upload.cell.mode.name());
+        let text = format!("{verb} {} rows into {source}.{table} ({mode}{partition})\n", done.rows);
+        notebook.cells[upload.cell.index].outputs.push(json!({"name": "stdout", "output_type": "stream", "text": text}));
     }
 }
 

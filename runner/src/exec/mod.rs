@@ -15,8 +15,10 @@ use serde_json::{Map, Value};
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until};
 
-use crate::data::{self, DataError, Plan, Uploaded};
+use crate::data::{self, DataError, Plan};
 use crate::kernel::{self, Death, Kernel, KernelError, KernelEvent, Launch, Message, RunDir, Update};
+use crate::lineage::manifest::Status;
+use crate::lineage::{RunIdentity, RunRecord};
 use crate::notebook::params::{self, ParamError, Placement};
 use crate::notebook::{CellType, Destination, Notebook, NotebookFileError};
 use crate::policy::{self, PolicyError, RunCheck, RunCheckError, Violation};
@@ -68,6 +70,8 @@ pub struct Options {
     pub keep_data: Option<PathBuf>,
     /// What the run's data is used for, checked against the purpose policy.
     pub purpose: Option<String>,
+    /// Where to write the run manifest instead of `runs/<run id>.json` beside the lineage file.
+    pub manifest: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -115,6 +119,17 @@ impl Outcome {
             Self::Interrupted { .. } => exit_code::INTERRUPTED,
             Self::DataFailed(_) => exit_code::DATA,
             Self::PolicyRefused(_) => exit_code::POLICY,
+        }
+    }
+
+    /// The run's status, as the manifest and the lineage record it.
+    pub fn status(&self) -> Status {
+        match self {
+            Self::Completed => Status::Completed,
+            Self::CellFailed { .. } | Self::TimedOut { .. } | Self::KernelDied { .. } => Status::Failed,
+            Self::Interrupted { .. } => Status::Interrupted,
+            Self::DataFailed(_) => Status::DataFailed,
+            Self::PolicyRefused(_) => Status::Refused,
         }
     }
 
@@ -217,6 +232,7 @@ impl ExecError {
 }
 
 /// Executes the job and writes the executed notebook. `stop` turns true on SIGINT/SIGTERM.
+/// Once the data plan is made, the run is recorded (manifest and lineage events) however it ends.
 pub async fn run(job: &Job, stop: watch::Receiver<bool>) -> Result<Outcome, ExecError> {
     let mut notebook = crate::notebook::read(&job.input)?;
     params::validate(&job.parameters)?;
@@ -228,33 +244,66 @@ pub async fn run(job: &Job, stop: watch::Receiver<bool>) -> Result<Outcome, Exec
         Some(dir) => dir.clone(),
         None => job.input.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf(),
     };
-    let launch = launch_for(job, &mut notebook, cwd)?;
+    let mut launch = launch_for(job, &mut notebook, cwd)?;
     let kernel_name = job.options.kernel.clone().or_else(|| kernelspec_name(&notebook)).unwrap_or_else(|| "python3".into());
     let spec = kernel::spec::find(&kernel_name).map_err(KernelError::from)?;
     let plan = data_plan(job, &notebook)?;
+    if let Launch::Direct { hidden_env, .. } = &mut launch {
+        *hidden_env = plan.config.password_env_vars();
+    }
+    let identity = RunIdentity {
+        notebook: &job.input,
+        output: output_label(&job.output),
+        parameters: job.parameters.clone(),
+        purpose: job.options.purpose.clone(),
+        manifest: job.options.manifest.clone(),
+    };
+    let mut record =
+        RunRecord::new(identity, &plan).map_err(|e| ExecError::Notebook(NotebookFileError::Read { path: job.input.clone(), source: e }))?;
+    let result = execute(job, stop, notebook, launch, spec, &plan, &mut record).await;
+    let (status, message, exit) = match &result {
+        Ok(outcome) => (outcome.status(), (*outcome != Outcome::Completed).then(|| outcome.to_string()), outcome.exit_code()),
+        Err(error) => (Status::Error, Some(error.to_string()), error.exit_code()),
+    };
+    let refused = match &result {
+        Ok(Outcome::PolicyRefused(violations)) => violations.iter().map(|v| v.message.clone()).collect(),
+        _ => Vec::new(),
+    };
+    record.finish(&plan, status, message, exit, &refused).await;
+    result
+}
 
+async fn execute(
+    job: &Job,
+    stop: watch::Receiver<bool>,
+    mut notebook: Notebook,
+    launch: Launch,
+    spec: kernel::spec::KernelSpec,
+    plan: &Plan,
+    record: &mut RunRecord,
+) -> Result<Outcome, ExecError> {
     let started_at = Utc::now();
     let run_deadline = job.options.run_timeout.map(|t| Instant::now() + t);
     papermill::start_run(&mut notebook, &job.input.to_string_lossy(), &output_label(&job.output), &job.parameters, started_at);
     if let Some(Value::Object(kernelspec)) = notebook.metadata.get_mut("kernelspec") {
         kernelspec.insert("name".into(), spec.name.clone().into());
     }
-
-    let check = match check_policy(job, &plan).await? {
-        Ok(check) => check,
-        Err(refused) => return finish(job, notebook, refused),
-    };
+    if let Some(refused) = check_policy(job, plan, record).await? {
+        return finish(job, notebook, refused, record);
+    }
+    let output_labels = record.check.as_ref().map(RunCheck::output_labels).unwrap_or_default();
+    record.start(plan).await;
 
     let run_dir = RunDir::create()?;
     let dirs = data_path::DataDirs::create(&run_dir, matches!(launch, Launch::Sandboxed(_))).map_err(ExecError::DataDirs)?;
-    let fetched = match data::fetch_all(&plan, &dirs.host_in).await {
-        Ok(fetched) => fetched,
+    match data::fetch_all(plan, &dirs.host_in, &mut record.fetched).await {
+        Ok(()) => {}
         Err(error) => {
             keep_data(job, &dirs)?;
-            return finish(job, notebook, Outcome::DataFailed(error));
+            return finish(job, notebook, Outcome::DataFailed(error), record);
         }
     };
-    let originals = data_path::rewrite(&mut notebook, &plan, &fetched, &dirs);
+    let originals = data_path::rewrite(&mut notebook, plan, &record.fetched, &dirs);
 
     let mut stop = stop;
     let startup = async {
@@ -270,7 +319,7 @@ pub async fn run(job: &Job, stop: watch::Receiver<bool>) -> Result<Outcome, Exec
         kernel = startup => kernel?,
         _ = stop.wait_for(|stopped| *stopped) => {
             data_path::restore(&mut notebook, originals);
-            return finish(job, notebook, Outcome::Interrupted { cell: None });
+            return finish(job, notebook, Outcome::Interrupted { cell: None }, record);
         }
     };
     notebook.metadata.insert("language_info".into(), kernel.language_info().clone());
@@ -294,12 +343,15 @@ pub async fn run(job: &Job, stop: watch::Receiver<bool>) -> Result<Outcome, Exec
     if sandboxed && outcome == Outcome::Completed && !stopped.clean && (job.options.outputs.is_some() || !plan.uploads.is_empty()) {
         // Its PID 1 copies the outputs out after the kernel exits: killed, it may not have.
         keep_data(job, &dirs)?;
-        finish(job, notebook, outcome)?;
+        finish(job, notebook, outcome, record)?;
         return Err(ExecError::OutputsIncomplete);
     }
     if outcome == Outcome::Completed && !plan.uploads.is_empty() {
-        match upload(&plan, &dirs.host_out, &check).await {
-            Ok(uploaded) => data_path::report_uploads(&mut notebook, &uploaded),
+        match data::upload_all(plan, &dirs.host_out, &output_labels, &record.run_id, true).await {
+            Ok(uploaded) => {
+                data_path::report_uploads(&mut notebook, plan, &uploaded);
+                record.uploaded = uploaded;
+            }
             Err(error) => outcome = Outcome::DataFailed(error),
         }
     }
@@ -308,7 +360,7 @@ pub async fn run(job: &Job, stop: watch::Receiver<bool>) -> Result<Outcome, Exec
         collect_outputs(&dirs.host_out, dest)?;
     }
     drop(stopped);
-    finish(job, notebook, outcome)
+    finish(job, notebook, outcome, record)
 }
 
 /// The data cells' plan: sources resolved and parameters bound, before anything runs.
@@ -320,18 +372,18 @@ fn data_plan(job: &Job, notebook: &Notebook) -> Result<Plan, ExecError> {
     data::plan(cells, config, &values).map_err(ExecError::DataPlan)
 }
 
-/// The purpose policy's verdict on the plan. `Ok(Err(outcome))`: the run is refused (or its data
-/// cannot be checked) and must not move any data.
-async fn check_policy(job: &Job, plan: &Plan) -> Result<Result<RunCheck, Outcome>, ExecError> {
+/// The purpose policy's verdict on the plan, kept in the record. `Ok(Some(outcome))`: the run is
+/// refused (or its data cannot be checked) and must not move any data.
+async fn check_policy(job: &Job, plan: &Plan, record: &mut RunRecord) -> Result<Option<Outcome>, ExecError> {
     let purpose = job.options.purpose.as_deref();
     let check = match policy::check(plan, purpose, &Default::default()).await {
         Ok(check) => check,
         Err(RunCheckError::Policy(PolicyError::Unresolvable { cell, reason })) => {
             let message = format!("cell {cell}: SQL that cannot be resolved to the tables it reads is refused: {reason}");
-            return Ok(Err(Outcome::PolicyRefused(vec![Violation { cell, message }])));
+            return Ok(Some(Outcome::PolicyRefused(vec![Violation { cell, message }])));
         }
         Err(RunCheckError::Policy(error)) => return Err(ExecError::Policy(error)),
-        Err(RunCheckError::Data(error)) => return Ok(Err(Outcome::DataFailed(error))),
+        Err(RunCheckError::Data(error)) => return Ok(Some(Outcome::DataFailed(error))),
     };
     if !check.refused() {
         for violation in &check.decision.violations {
@@ -341,12 +393,9 @@ async fn check_policy(job: &Job, plan: &Plan) -> Result<Result<RunCheck, Outcome
     for (table, dropped, reason) in &check.decision.reclassified {
         tracing::info!(%table, ?dropped, reason, "reclassified");
     }
-    Ok(if check.refused() { Err(Outcome::PolicyRefused(check.decision.violations)) } else { Ok(check) })
-}
-
-async fn upload(plan: &Plan, out_dir: &Path, check: &RunCheck) -> Result<Vec<Uploaded>, DataError> {
-    let run_id = uuid::Uuid::new_v4().to_string();
-    data::upload_all(plan, out_dir, &check.output_labels(), &run_id, true).await
+    let refused = check.refused().then(|| Outcome::PolicyRefused(check.decision.violations.clone()));
+    record.check = Some(check);
+    Ok(refused)
 }
 
 fn keep_data(job: &Job, dirs: &data_path::DataDirs) -> Result<(), ExecError> {
@@ -368,7 +417,7 @@ fn launch_for(job: &Job, notebook: &mut Notebook, cwd: PathBuf) -> Result<Launch
         }
         eprintln!("runner: warning: --no-sandbox is UNSAFE: the kernel runs with this user's full access to the network and files");
         record_sandbox(notebook, false, None);
-        return Ok(Launch::Direct { cwd });
+        return Ok(Launch::Direct { cwd, hidden_env: Vec::new() });
     };
     if job.options.cwd.is_some() {
         return Err(ExecError::CwdInSandbox);
@@ -418,8 +467,9 @@ fn output_label(output: &Destination) -> String {
 }
 
 /// Stamps the end of the run, adds the error banner, writes the notebook.
-fn finish(job: &Job, mut notebook: Notebook, outcome: Outcome) -> Result<Outcome, ExecError> {
+fn finish(job: &Job, mut notebook: Notebook, outcome: Outcome, record: &mut RunRecord) -> Result<Outcome, ExecError> {
     papermill::finish_run(&mut notebook, Utc::now(), outcome != Outcome::Completed);
+    record.observe(&notebook);
     if let Some(cell) = outcome.failed_cell() {
         papermill::insert_error_banner(&mut notebook, cell - 1, &outcome.to_string());
     }

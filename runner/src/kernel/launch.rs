@@ -117,15 +117,20 @@ const OUTPUT_COPY_LIMIT: Duration = Duration::from_secs(120);
 /// How the kernel is started.
 #[derive(Debug, Clone)]
 pub enum Launch {
-    /// Directly on the host, in `cwd` (`--no-sandbox`).
+    /// Directly on the host, in `cwd` (`--no-sandbox`), without the environment variables in
+    /// `hidden_env` (the data sources' passwords).
     Direct {
         cwd: PathBuf,
+        hidden_env: Vec<String>,
     },
     Sandboxed(sandbox::SandboxOptions),
 }
 
-fn direct_command(spec: &KernelSpec, argv: &[String], cwd: &Path) -> tokio::process::Command {
+fn direct_command(spec: &KernelSpec, argv: &[String], cwd: &Path, hidden_env: &[String]) -> tokio::process::Command {
     let mut command = tokio::process::Command::new(&argv[0]);
+    for name in hidden_env {
+        command.env_remove(name);
+    }
     command
         .args(&argv[1..])
         .current_dir(cwd)
@@ -167,7 +172,7 @@ impl KernelProcess {
             argv.push("--HistoryManager.hist_file=:memory:".into());
         }
         let (mut command, cgroup) = match launch {
-            Launch::Direct { cwd } => (direct_command(spec, &argv, cwd), None),
+            Launch::Direct { cwd, hidden_env } => (direct_command(spec, &argv, cwd, hidden_env), None),
             Launch::Sandboxed(options) => {
                 let paths = sandbox::RunPaths { run_dir: run_dir.path().to_path_buf(), ipc_dir: run_dir.ipc_dir() };
                 sandbox::command(argv.clone(), &spec.env, &spec.dir, &paths, options).map_err(|e| KernelError::Sandbox(e.to_string()))?

@@ -78,6 +78,9 @@ pub fn line_magic(name: &str) -> Verdict {
         | "who_ls" | "pinfo" | "pinfo2" | "pdef" | "pdoc" | "psource" | "xmode" | "pdb" | "debug" | "lsmagic" | "magic" | "history"
         | "reset" | "reset_selective" | "xdel" | "colors" | "doctest_mode" | "pprint" | "page" | "quickref" | "tb" | "automagic"
         | "autocall" | "autoawait" | "html" | "javascript" | "js" | "latex" | "markdown" | "svg" => Verdict::Fine,
+        // The kernel extension's session switches (purpose, dry-run uploads): a scheduled run's
+        // data cells never reach the magics, so they change nothing there.
+        "tiffin" => Verdict::Fine,
         _ => unknown(&format!("%{name}")),
     }
 }
@@ -145,6 +148,7 @@ mod tests {
 
     #[test]
     fn line_magics() {
+        assert_eq!(line_magic("tiffin"), Verdict::Fine);
         assert_eq!(rule_of(line_magic("pip")), Some(Rule::LineMagic));
         assert_eq!(rule_of(line_magic("cd")), Some(Rule::LineMagic));
         assert_eq!(rule_of(line_magic("sx")), Some(Rule::ShellEscape));

@@ -1,6 +1,6 @@
 //! `runner policy`: show and edit the `[policy]` table of `tiffin.toml`, check a query against it.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use super::edit::{self, Op};
 use super::{Catalog, Columns, Dialect, Input, Mode, PolicyConfig, PolicyError, TableId, decide};
 use crate::cli::{AllowArgs, CheckArgs, LabelArgs, PolicyArgs, PolicyCommand, SqlDialect};
+use crate::data::{self, LABELS_TABLE};
 use crate::exec::exit_code;
 
 /// The configuration file looked for when `--config` is not given.
@@ -39,8 +40,8 @@ impl CommandError {
 }
 
 /// Runs a `runner policy` subcommand; the exit code (see `PolicyCommand::Check` for `check`'s).
-pub fn run(args: PolicyArgs) -> u8 {
-    match execute(args) {
+pub async fn run(args: PolicyArgs) -> u8 {
+    match execute(args).await {
         Ok(code) => code,
         Err(error) => {
             eprintln!("runner: {error}");
@@ -49,7 +50,7 @@ pub fn run(args: PolicyArgs) -> u8 {
     }
 }
 
-fn execute(args: PolicyArgs) -> Result<u8, CommandError> {
+async fn execute(args: PolicyArgs) -> Result<u8, CommandError> {
     let path = match args.config {
         Some(path) => path,
         None => find_config()?,
@@ -58,7 +59,8 @@ fn execute(args: PolicyArgs) -> Result<u8, CommandError> {
     match args.command {
         PolicyCommand::Show { json } => {
             let config = PolicyConfig::from_toml(&text).map_err(|e| CommandError::Policy(path.clone(), e))?;
-            print!("{}", if json { show_json(&config, &path) } else { show(&config) });
+            let stored = stored_labels(&path).await;
+            print!("{}", if json { show_json(&config, &path, &stored) } else { show(&config, &stored) });
             Ok(0)
         }
         PolicyCommand::Label(args) => label(&path, &text, args, Op::Add),
@@ -135,7 +137,16 @@ fn warn_undeclared(text: &str, added: &[String]) {
     }
 }
 
-fn show(config: &PolicyConfig) -> String {
+/// The labels runs propagated to their outputs, read from every source of the configuration, or
+/// why they could not be read.
+async fn stored_labels(path: &Path) -> Result<BTreeMap<String, BTreeSet<String>>, String> {
+    let dir = path.parent().filter(|dir| !dir.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let config = data::config::Config::load(path, dir).map_err(|e| e.to_string())?;
+    let sources: BTreeSet<&str> = config.sources.keys().map(String::as_str).collect();
+    data::stored_labels(&config, &sources).await.map_err(|e| e.to_string())
+}
+
+fn show(config: &PolicyConfig, stored: &Result<BTreeMap<String, BTreeSet<String>>, String>) -> String {
     let mut out = String::new();
     let list = |items: &BTreeSet<String>| {
         if items.is_empty() { "(nothing)".to_owned() } else { items.iter().cloned().collect::<Vec<_>>().join(", ") }
@@ -169,6 +180,20 @@ fn show(config: &PolicyConfig) -> String {
     for entry in &config.reclassify {
         let _ = writeln!(out, "  {}: drops {} ({})", entry.output, list(&entry.drop), entry.reason);
     }
+    let _ = writeln!(out, "\nlabels runs gave their outputs (stored in each source's {LABELS_TABLE} table):");
+    match stored {
+        Ok(tables) if tables.is_empty() => {
+            let _ = writeln!(out, "  (none)");
+        }
+        Ok(tables) => {
+            for (table, labels) in tables {
+                let _ = writeln!(out, "  {table}: {}", list(labels));
+            }
+        }
+        Err(error) => {
+            let _ = writeln!(out, "  (cannot be read: {error})");
+        }
+    }
     let undeclared = config.undeclared_labels();
     if !undeclared.is_empty() {
         let _ = writeln!(out, "\nlabels not in [policy.labels], which allow no purpose: {}", list(&undeclared));
@@ -176,7 +201,7 @@ fn show(config: &PolicyConfig) -> String {
     out
 }
 
-fn show_json(config: &PolicyConfig, path: &Path) -> String {
+fn show_json(config: &PolicyConfig, path: &Path, stored: &Result<BTreeMap<String, BTreeSet<String>>, String>) -> String {
     let catalog: Vec<_> = Catalog::declared(config)
         .entries()
         .map(|(table, labels, columns)| serde_json::json!({"table": table, "labels": labels, "columns": columns}))
@@ -188,6 +213,10 @@ fn show_json(config: &PolicyConfig, path: &Path) -> String {
         "tables": catalog,
         "reclassify": config.reclassify,
         "undeclared_labels": config.undeclared_labels(),
+        "stored_labels": match stored {
+            Ok(tables) => serde_json::json!(tables),
+            Err(error) => serde_json::json!({"error": error}),
+        },
     });
     format!("{value:#}\n")
 }

@@ -14,6 +14,8 @@ pub struct RunCheck {
     pub purpose: Option<String>,
     pub mode: Mode,
     pub decision: Decision,
+    /// The labels as the check saw them (declared and stored), for the lineage's tags.
+    pub catalog: Catalog,
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -46,7 +48,9 @@ impl RunCheck {
 pub async fn check(plan: &Plan, purpose: Option<&str>, inherited: &BTreeSet<String>) -> Result<RunCheck, RunCheckError> {
     let config = PolicyConfig::from_table(&plan.config.policy)?;
     let mut catalog = Catalog::declared(&config);
-    for (table, labels) in data::stored_labels(plan).await? {
+    let sources: BTreeSet<&str> =
+        plan.queries.iter().map(|q| q.source.as_str()).chain(plan.uploads.iter().map(|u| u.source.as_str())).collect();
+    for (table, labels) in data::stored_labels(&plan.config, &sources).await? {
         catalog.add_table_labels(TableId::parse(&table)?, labels);
     }
     let existing = data::existing_tables(plan).await?;
@@ -73,7 +77,7 @@ pub async fn check(plan: &Plan, purpose: Option<&str>, inherited: &BTreeSet<Stri
     let mut decision = decide(&config, &catalog, purpose, &inputs, &[])?;
     decision.run_labels.extend(inherited.iter().cloned());
     decide_outputs(&config, &catalog, &mut decision, &outputs);
-    Ok(RunCheck { purpose: purpose.map(str::to_owned), mode: config.mode(), decision })
+    Ok(RunCheck { purpose: purpose.map(str::to_owned), mode: config.mode(), decision, catalog })
 }
 
 fn dialect(flavor: Flavor) -> Dialect {
