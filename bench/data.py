@@ -191,14 +191,19 @@ def server_cpu(postmaster: int) -> float:
     )
 
 
+def _backend_or_zombie(pid: int) -> bool:
+    """A client backend (`postgres: etl shop ...`), or any child that exited but is not reaped
+    yet: its CPU reaches the postmaster's cutime/cstime only once it is reaped."""
+    return not bench.process_alive(pid) or " ".join(bench.read_cmdline(pid)).startswith(
+        "postgres: etl"
+    )
+
+
 def wait_backends_gone(postmaster: int, limit_s: float = 5.0) -> None:
-    """Waits until no client backend (`postgres: etl shop ...`) is left, so its CPU is counted."""
+    """Waits until the run's backend has exited and been reaped, so its CPU is counted."""
     deadline = time.monotonic() + limit_s
     while time.monotonic() < deadline:
-        if not any(
-            " ".join(bench.read_cmdline(p)).startswith("postgres: etl")
-            for p in bench.children_of(postmaster)
-        ):
+        if not any(_backend_or_zombie(p) for p in bench.children_of(postmaster)):
             return
         time.sleep(0.005)
 
