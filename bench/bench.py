@@ -508,19 +508,30 @@ def measure(
     timeout_s: float,
     interval_s: float,
     use_ptrace: bool,
+    stdin: Path | None = None,
+    expect_kernel: bool = True,
 ) -> Measurement:
+    """Runs `argv` to completion and measures it (see bench/README.md).
+
+    `stdin` is a file to read from (default /dev/null); `expect_kernel=False` for tools that
+    start no Jupyter kernel (bench/data.py).
+    """
     notes: list[str] = []
     timed_out = threading.Event()
     harness_hwm = reset_own_peak()
     busy0, steal0 = system_cpu()
     self0 = self_cpu()
-    with stdout.open("wb") as out, stderr.open("wb") as err:
+    with (
+        stdout.open("wb") as out,
+        stderr.open("wb") as err,
+        open(stdin or os.devnull, "rb") as inp,
+    ):
         t0 = time.perf_counter()
         proc = subprocess.Popen(
             argv,
             cwd=cwd,
             env=env,
-            stdin=subprocess.DEVNULL,
+            stdin=inp,
             stdout=out,
             stderr=err,
             start_new_session=True,
@@ -601,7 +612,7 @@ def measure(
         kernel_argv = [
             "{connection_file}" if a.endswith(".json") else a for a in kernels[0].cmdline
         ]
-    else:
+    elif expect_kernel:
         notes.append("no kernel process (ipykernel) seen among the tool's descendants")
     return Measurement(
         exit_code=proc.returncode,
