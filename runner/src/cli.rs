@@ -32,6 +32,8 @@ pub enum Command {
     Cell(CellArgs),
     /// Which notebooks read or wrote a table, for which purpose, when (from the lineage file).
     Lineage(LineageArgs),
+    /// Schedules: check a schedule spec and show when it runs.
+    Schedule(ScheduleArgs),
     /// Internal: the single-threaded helper that builds the sandbox and starts the kernel in it.
     #[command(name = "__sandbox", hide = true)]
     SandboxHelper { plan: PathBuf },
@@ -148,6 +150,25 @@ pub struct ExecArgs {
     /// .tiffin/runs/ without a tiffin.toml].
     #[arg(long, value_name = "FILE")]
     pub manifest: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ScheduleArgs {
+    #[command(subcommand)]
+    pub command: ScheduleCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ScheduleCommand {
+    /// Check a schedule spec (every problem with its line) and show it with its next run times
+    /// and the parameters the first run gets. Exit code 0: valid, 2: not.
+    Show {
+        /// The spec file (TOML), e.g. daily_report.schedule.toml.
+        spec: PathBuf,
+        /// Print JSON instead.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -289,7 +310,7 @@ pub struct LintArgs {
 }
 
 /// `4G`, `512M`, `64k`, `1GiB`, or plain bytes; binary multiples.
-fn parse_size(text: &str) -> Result<u64, String> {
+pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
     let trimmed = text.trim();
     let split = trimmed.find(|c: char| !c.is_ascii_digit()).unwrap_or(trimmed.len());
     let (digits, unit) = trimmed.split_at(split);

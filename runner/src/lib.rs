@@ -10,3 +10,4 @@ pub mod lint;
 pub mod notebook;
 pub mod policy;
 pub mod sandbox;
+pub mod schedule;
