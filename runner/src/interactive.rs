@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use crate::cli::{CellArgs, CellCommand, CellOptions};
 use crate::data::{self, DataError, Plan, cells, config::Config};
 use crate::exec::exit_code;
-use crate::policy::{self, PolicyError, RunCheck, RunCheckError};
+use crate::policy::{self, PolicyError, RunCheck, RunCheckError, Violation};
 
 #[derive(Debug, thiserror::Error)]
 enum CellCommandError {
@@ -79,16 +79,16 @@ async fn checked(plan: &Plan, options: &CellOptions, inherited: &BTreeSet<String
     let check = match policy::check(plan, options.purpose.as_deref(), inherited).await {
         Ok(check) => check,
         Err(RunCheckError::Policy(PolicyError::Unresolvable { reason, .. })) => {
-            return Err(CellCommandError::Refused(vec![format!("SQL that cannot be resolved to the tables it reads: {reason}")]));
+            return Err(CellCommandError::Refused(vec![this_cell(&Violation::unresolvable(1, &reason))]));
         }
         Err(RunCheckError::Policy(error)) => return Err(CellCommandError::Usage(error.to_string())),
         Err(RunCheckError::Data(error)) => return Err(CellCommandError::Data(error)),
     };
     if check.refused() {
-        return Err(CellCommandError::Refused(check.decision.violations.iter().map(|v| this_cell(&v.message)).collect()));
+        return Err(CellCommandError::Refused(check.decision.violations.iter().map(this_cell).collect()));
     }
     for violation in &check.decision.violations {
-        eprintln!("runner: policy violation (mode = \"log\", going ahead): {}", this_cell(&violation.message));
+        eprintln!("runner: policy violation (mode = \"log\", going ahead): {}", this_cell(violation));
     }
     Ok(check)
 }
@@ -184,7 +184,7 @@ fn extend(report: &mut Value, moved: &impl serde::Serialize) -> Result<(), CellC
     Ok(())
 }
 
-/// "cell 1 reads ..." as "this cell reads ...": there is one cell, the one the user ran.
-fn this_cell(message: &str) -> String {
-    message.strip_prefix("cell 1 ").map_or_else(|| message.to_owned(), |rest| format!("this cell {rest}"))
+/// "this cell reads ...": there is one cell, the one the user ran.
+fn this_cell(violation: &Violation) -> String {
+    format!("this cell {}", violation.reason)
 }

@@ -160,7 +160,7 @@ impl std::fmt::Display for Outcome {
             Self::Interrupted { cell: None } => write!(f, "interrupted before any cell ran"),
             Self::DataFailed(error) => write!(f, "{error}; no table was changed"),
             Self::PolicyRefused(violations) => {
-                let reasons: Vec<&str> = violations.iter().map(|v| v.message.as_str()).collect();
+                let reasons: Vec<String> = violations.iter().map(ToString::to_string).collect();
                 write!(f, "refused by the purpose policy before any data moved: {}", reasons.join("; "))
             }
         }
@@ -266,7 +266,7 @@ pub async fn run(job: &Job, stop: watch::Receiver<bool>) -> Result<Outcome, Exec
         Err(error) => (Status::Error, Some(error.to_string()), error.exit_code()),
     };
     let refused = match &result {
-        Ok(Outcome::PolicyRefused(violations)) => violations.iter().map(|v| v.message.clone()).collect(),
+        Ok(Outcome::PolicyRefused(violations)) => violations.iter().map(ToString::to_string).collect(),
         _ => Vec::new(),
     };
     record.finish(&plan, status, message, exit, &refused).await;
@@ -379,15 +379,14 @@ async fn check_policy(job: &Job, plan: &Plan, record: &mut RunRecord) -> Result<
     let check = match policy::check(plan, purpose, &Default::default()).await {
         Ok(check) => check,
         Err(RunCheckError::Policy(PolicyError::Unresolvable { cell, reason })) => {
-            let message = format!("cell {cell}: SQL that cannot be resolved to the tables it reads is refused: {reason}");
-            return Ok(Some(Outcome::PolicyRefused(vec![Violation { cell, message }])));
+            return Ok(Some(Outcome::PolicyRefused(vec![Violation::unresolvable(cell, &reason)])));
         }
         Err(RunCheckError::Policy(error)) => return Err(ExecError::Policy(error)),
         Err(RunCheckError::Data(error)) => return Ok(Some(Outcome::DataFailed(error))),
     };
     if !check.refused() {
         for violation in &check.decision.violations {
-            eprintln!("runner: policy violation (mode = \"log\", the run goes ahead): {}", violation.message);
+            eprintln!("runner: policy violation (mode = \"log\", the run goes ahead): {violation}");
         }
     }
     for (table, dropped, reason) in &check.decision.reclassified {

@@ -230,7 +230,7 @@ pub fn policy(check: Option<&RunCheck>, refused: &[String]) -> PolicyRecord {
     };
     PolicyRecord {
         mode: Some(check.mode.as_str()),
-        violations: check.decision.violations.iter().map(|v| v.message.clone()).collect(),
+        violations: check.decision.violations.iter().map(ToString::to_string).collect(),
         reclassified: check
             .decision
             .reclassified

@@ -262,7 +262,7 @@ fn check(config: &PolicyConfig, args: &CheckArgs) -> Result<u8, CommandError> {
     }
     println!("{purpose}: refused");
     for violation in &decision.violations {
-        println!("  {}", violation.message.strip_prefix("cell 1 ").unwrap_or(&violation.message));
+        println!("  {}", violation.reason);
     }
     if config.mode() == Mode::Log {
         println!("(mode is log: a run would go ahead and record these violations)");

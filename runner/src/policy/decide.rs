@@ -28,11 +28,26 @@ pub struct Output {
     pub exists: bool,
 }
 
-/// One way the run breaks the policy, phrased for the notebook's author.
+/// One way the run breaks the policy, phrased for the notebook's author: shown as
+/// "cell N <reason>" (`Display`), or the reason alone where the cell is obvious.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Violation {
     pub cell: usize,
-    pub message: String,
+    /// What the cell does wrong, starting with its verb ("reads ...", "writes ...").
+    pub reason: String,
+}
+
+impl Violation {
+    /// SQL the runner cannot resolve to the tables it reads: refused in every mode (fail closed).
+    pub fn unresolvable(cell: usize, why: &str) -> Self {
+        Self { cell, reason: format!("has SQL that cannot be resolved to the tables it reads, so it is refused: {why}") }
+    }
+}
+
+impl std::fmt::Display for Violation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cell {} {}", self.cell, self.reason)
+    }
 }
 
 /// What one SQL cell reads and the labels that carries.
@@ -76,9 +91,7 @@ pub fn decide(
             let read_labels = catalog.labels_read(read);
             let refused: Vec<&String> = read_labels.iter().filter(|label| !allows(config, label, purpose)).collect();
             if !refused.is_empty() {
-                decision
-                    .violations
-                    .push(Violation { cell: input.cell, message: read_message(config, input.cell, read, &refused, purpose) });
+                decision.violations.push(Violation { cell: input.cell, reason: read_reason(config, read, &refused, purpose) });
             }
             labels.extend(read_labels);
         }
@@ -106,10 +119,9 @@ pub fn decide_outputs(config: &PolicyConfig, catalog: &Catalog, decision: &mut D
             if !missing.is_empty() {
                 decision.violations.push(Violation {
                     cell: output.cell,
-                    message: format!(
-                        "cell {} writes {}, which lacks {} carried by the run's inputs; label the table or add a reviewed \
+                    reason: format!(
+                        "writes {}, which lacks {} carried by the run's inputs; label the table or add a reviewed \
                          [[policy.reclassify]] entry",
-                        output.cell,
                         output.table,
                         label_list(&missing)
                     ),
@@ -126,13 +138,13 @@ fn allows(config: &PolicyConfig, label: &str, purpose: Option<&str>) -> bool {
     purpose.is_some_and(|purpose| config.labels.get(label).is_some_and(|purposes| purposes.contains(purpose)))
 }
 
-fn read_message(config: &PolicyConfig, cell: usize, read: &TableRead, refused: &[&String], purpose: Option<&str>) -> String {
+fn read_reason(config: &PolicyConfig, read: &TableRead, refused: &[&String], purpose: Option<&str>) -> String {
     let labels = label_list(refused);
     let Some(purpose) = purpose else {
-        return format!("cell {cell} reads {} ({labels}): a run without a purpose may read only unlabeled tables", read.table);
+        return format!("reads {} ({labels}): a run without a purpose may read only unlabeled tables", read.table);
     };
     let verb = if refused.len() == 1 { "does" } else { "do" };
-    let mut message = format!("cell {cell} reads {} ({labels}), which {verb} not allow the purpose `{purpose}`", read.table);
+    let mut message = format!("reads {} ({labels}), which {verb} not allow the purpose `{purpose}`", read.table);
     let undeclared: Vec<&String> = refused.iter().copied().filter(|label| !config.labels.contains_key(*label)).collect();
     if !undeclared.is_empty() {
         message.push_str(&format!("; {} not in [policy.labels], so it allows no purpose", quoted(&undeclared)));
@@ -196,8 +208,8 @@ reason = "aggregates only (review #12)"
         decide(&config, &Catalog::declared(&config), purpose, inputs, outputs).unwrap()
     }
 
-    fn messages(decision: &Decision) -> Vec<&str> {
-        decision.violations.iter().map(|v| v.message.as_str()).collect()
+    fn messages(decision: &Decision) -> Vec<String> {
+        decision.violations.iter().map(ToString::to_string).collect()
     }
 
     fn set(items: &[&str]) -> BTreeSet<String> {
