@@ -32,6 +32,7 @@ pub struct RunRecord {
     cells: Vec<CellRecord>,
     sandbox: Value,
     start_sent: bool,
+    schemas: Option<openlineage::Schemas>,
 }
 
 /// Who is running what: the run's identity before anything runs.
@@ -65,6 +66,7 @@ impl RunRecord {
             cells: Vec::new(),
             sandbox: Value::Null,
             start_sent: false,
+            schemas: None,
         })
     }
 
@@ -77,7 +79,7 @@ impl RunRecord {
     /// Emits the START event: the data is about to move.
     pub async fn start(&mut self, plan: &Plan) {
         let manifest = self.manifest(plan, Status::Completed, None, 0, &[]);
-        let schemas = crate::data::postgres_schemas(plan, &openlineage::datasets(&manifest)).await;
+        let schemas = self.schemas(plan, &manifest).await;
         self.emit(plan, &[openlineage::event(EventType::Start, Utc::now(), &manifest, &plan.config, &schemas)]).await;
         self.start_sent = true;
     }
@@ -90,13 +92,23 @@ impl RunRecord {
             tracing::error!(%error, "the run manifest could not be written");
             eprintln!("runner: warning: the run manifest could not be written to {}: {error}", self.manifest_path.display());
         }
-        let schemas = crate::data::postgres_schemas(plan, &openlineage::datasets(&manifest)).await;
+        let schemas = self.schemas(plan, &manifest).await;
         let mut events = Vec::new();
         if !self.start_sent {
             events.push(openlineage::event(EventType::Start, self.started_at, &manifest, &plan.config, &schemas));
         }
         events.push(openlineage::event(EventType::ending(status), manifest.ended_at, &manifest, &plan.config, &schemas));
         self.emit(plan, &events).await;
+    }
+
+    /// The PostgreSQL schemas of the run's tables, asked of the servers once per run: the same
+    /// tables are named in every event, and a table an upload creates lands in the schema the
+    /// server already named for it (its `current_schema`).
+    async fn schemas(&mut self, plan: &Plan, manifest: &Manifest) -> openlineage::Schemas {
+        if self.schemas.is_none() {
+            self.schemas = Some(crate::data::postgres_schemas(plan, &openlineage::datasets(manifest)).await);
+        }
+        self.schemas.clone().unwrap_or_default()
     }
 
     fn manifest(&self, plan: &Plan, status: Status, message: Option<String>, exit_code: u8, refused: &[String]) -> Manifest {
