@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import nbformat
 
@@ -1282,19 +1282,48 @@ def render_report(
     steal = [r.m.steal_s / r.m.wall_s for r in runs if r.m.wall_s > 0]
     if steal and max(steal) > NOISY_LOAD:
         parts.append(f"WARNING: the hypervisor stole up to {max(steal):.2f} CPU during a run.")
-    notes = sorted({f"{r.tool}: {n}" for r in runs for n in r.m.notes})
+    parts += notes_and_failures(
+        [(r.tool, r) for r in runs], [(f"{r.notebook} / {r.tool}", r) for r in runs]
+    )
+    return "\n".join(parts)
+
+
+class Measured(Protocol):
+    """What the report needs of one run, of `bench/run` or `bench/run-data`."""
+
+    @property
+    def m(self) -> Measurement: ...
+    @property
+    def ok(self) -> bool: ...
+    @property
+    def rep(self) -> int: ...
+    @property
+    def error(self) -> str | None: ...
+    @property
+    def argv(self) -> list[str]: ...
+    @property
+    def stderr_tail(self) -> str: ...
+
+
+def notes_and_failures(
+    noted: Sequence[tuple[str, Measured]], labelled: Sequence[tuple[str, Measured]]
+) -> list[str]:
+    """The report's closing sections: the measurement notes (per `noted` label) and, for every
+    failed run (with its `labelled` label), its error, command and stderr tail."""
+    parts: list[str] = []
+    notes = sorted({f"{label}: {n}" for label, r in noted for n in r.m.notes})
     if notes:
         parts += ["", "Notes:", ""] + [f"- {n}" for n in notes]
-    failed = [r for r in runs if not r.ok]
+    failed = [(label, r) for label, r in labelled if not r.ok]
     if failed:
         parts += ["", f"FAILURES ({len(failed)}):", "", "```"]
-        for r in failed:
+        for label, r in failed:
             rep = "warm-up" if r.rep < 0 else f"rep {r.rep + 1}"
-            parts.append(f"{r.notebook} / {r.tool} / {rep}: {r.error}")
+            parts.append(f"{label} / {rep}: {r.error}")
             parts.append(f"  $ {' '.join(r.argv)}")
             parts += [f"  | {line}" for line in r.stderr_tail.splitlines()]
         parts.append("```")
-    return "\n".join(parts)
+    return parts
 
 
 if __name__ == "__main__":

@@ -760,18 +760,10 @@ def render_report(
             f"WARNING: {len(noisy)} measured runs shared the machine with other busy processes "
             f"(> {bench.NOISY_LOAD} CPU on average; column 'others'): their times are inflated.",
         ]
-    notes = sorted({f"{r.case}/{r.label}: {n}" for r in records for n in r.m.notes})
-    if notes:
-        parts += ["", "Notes:", ""] + [f"- {n}" for n in notes]
-    failed = [r for r in records if not r.ok]
-    if failed:
-        parts += ["", f"FAILURES ({len(failed)}):", "", "```"]
-        for r in failed:
-            rep = "warm-up" if r.rep < 0 else f"rep {r.rep + 1}"
-            parts.append(f"{r.case} / {r.label} / {rep}: {r.error}")
-            parts.append(f"  $ {' '.join(r.argv)}")
-            parts += [f"  | {line}" for line in r.stderr_tail.splitlines()]
-        parts.append("```")
+    parts += bench.notes_and_failures(
+        [(f"{r.case}/{r.label}", r) for r in records],
+        [(f"{r.case} / {r.label}", r) for r in records],
+    )
     return "\n".join(parts)
 
 
