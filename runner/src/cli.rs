@@ -32,8 +32,12 @@ pub enum Command {
     Cell(CellArgs),
     /// Which notebooks read or wrote a table, for which purpose, when (from the lineage file).
     Lineage(LineageArgs),
-    /// Schedules: check a schedule spec and show when it runs.
+    /// Schedules: check a spec, list the scheduled ones, run now, cancel, retry, backfill.
     Schedule(ScheduleArgs),
+    /// The embedded scheduler: runs the schedules on the repository's main branch.
+    Serve(ServeArgs),
+    /// The runs of the schedules (newest first), or one run in full.
+    Runs(RunsArgs),
     /// Internal: the single-threaded helper that builds the sandbox and starts the kernel in it.
     #[command(name = "__sandbox", hide = true)]
     SandboxHelper { plan: PathBuf },
@@ -89,7 +93,9 @@ pub struct ExecArgs {
     /// Kernel to use instead of the notebook's kernelspec.
     #[arg(short = 'k', long, value_name = "NAME")]
     pub kernel: Option<String>,
-    /// Working directory of the kernel [default: the notebook's directory].
+    /// Working directory of the kernel, and where tiffin.toml is looked for [default: the
+    /// notebook's directory]. A scheduler running a copy of the notebook points it at the
+    /// notebook's own directory.
     #[arg(long, value_name = "DIR")]
     pub cwd: Option<PathBuf>,
     /// Seconds a cell may run before it is interrupted (then killed).
@@ -150,6 +156,10 @@ pub struct ExecArgs {
     /// .tiffin/runs/ without a tiffin.toml].
     #[arg(long, value_name = "FILE")]
     pub manifest: Option<PathBuf>,
+    /// The run's id (a UUID) in its manifest and lineage events [default: a new random one]; lets
+    /// a scheduler name the run before it starts.
+    #[arg(long, value_name = "UUID")]
+    pub run_id: Option<uuid::Uuid>,
 }
 
 #[derive(Debug, Args)]
@@ -168,7 +178,121 @@ pub enum ScheduleCommand {
         /// Print JSON instead.
         #[arg(long)]
         json: bool,
+        /// Count the next runs from this instant (RFC 3339) instead of now.
+        #[arg(long, value_name = "TIME")]
+        now: Option<chrono::DateTime<chrono::FixedOffset>>,
     },
+    /// The schedules on the main branch as `runner serve` last read them, with their next run
+    /// and their latest run.
+    List {
+        #[command(flatten)]
+        repo: RepoArg,
+        /// Print JSON instead.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a schedule now (a new run with the current time as its logical time).
+    Run {
+        /// The schedule's name.
+        name: String,
+        #[command(flatten)]
+        repo: RepoArg,
+    },
+    /// Cancel a run: one not started yet at once, a running one is interrupted by `runner serve`.
+    Cancel {
+        /// The run's id.
+        run: String,
+        #[command(flatten)]
+        repo: RepoArg,
+    },
+    /// Run a finished run's logical time again (a new attempt).
+    Retry {
+        /// The run's id.
+        run: String,
+        #[command(flatten)]
+        repo: RepoArg,
+    },
+    /// Queue a run for every scheduled time from FROM to TO (dates, inclusive, in the schedule's zone).
+    Backfill {
+        /// The schedule's name.
+        name: String,
+        #[arg(long, value_name = "DATE")]
+        from: chrono::NaiveDate,
+        #[arg(long, value_name = "DATE")]
+        to: chrono::NaiveDate,
+        #[command(flatten)]
+        repo: RepoArg,
+    },
+    /// Stop starting new runs of a schedule (runs already going finish).
+    Pause {
+        name: String,
+        #[command(flatten)]
+        repo: RepoArg,
+    },
+    /// Start a paused schedule again (from its next time: missed times are not run).
+    Resume {
+        name: String,
+        #[command(flatten)]
+        repo: RepoArg,
+    },
+    /// Whether a spec's trigger inputs have arrived for a logical date (the Airflow sensor's
+    /// check). Exit code 0: arrived, 1: not yet (each missing input is named), 2: error.
+    Ready {
+        /// The spec file.
+        spec: PathBuf,
+        /// The run's logical date (`{{ ds }}`).
+        #[arg(long, value_name = "DATE")]
+        logical_date: chrono::NaiveDate,
+        /// Uploads count only after this instant (RFC 3339) [default: any upload counts].
+        #[arg(long, value_name = "TIME")]
+        since: Option<chrono::DateTime<chrono::FixedOffset>>,
+    },
+}
+
+/// The repository `runner serve` schedules.
+#[derive(Debug, Args)]
+pub struct RepoArg {
+    /// A directory inside the repository [default: the current directory].
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub repo: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub repo: RepoArg,
+    /// The branch whose schedules run: only reviewed, merged schedules.
+    #[arg(long, default_value = "main")]
+    pub branch: String,
+    /// Notebooks run at once, at most.
+    #[arg(long, default_value = "2", value_parser = clap::value_parser!(u64).range(1..=256))]
+    pub workers: u64,
+    /// Seconds between checks of a waiting run's inputs.
+    #[arg(long, value_name = "SECS", default_value = "30", value_parser = parse_seconds)]
+    pub trigger_poll: Duration,
+    /// Days a finished run's record (notebooks, log, manifest, lineage) is kept.
+    #[arg(long, value_name = "DAYS", default_value = "90", value_parser = clap::value_parser!(u32).range(1..))]
+    pub keep_days: u32,
+    /// Read the time from FILE (RFC 3339) instead of the system clock: for tests and rehearsals.
+    #[arg(long, value_name = "FILE")]
+    pub clock_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    /// Only this schedule's runs.
+    pub schedule: Option<String>,
+    /// One run, in full.
+    #[arg(long, value_name = "ID", conflicts_with = "schedule")]
+    pub run: Option<String>,
+    /// How many runs, newest first.
+    #[arg(long, default_value = "20")]
+    pub limit: u32,
+    #[command(flatten)]
+    pub repo: RepoArg,
+    /// Print JSON instead.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -397,6 +521,7 @@ impl ExecArgs {
                 keep_data: self.keep_data,
                 purpose: self.purpose,
                 manifest: self.manifest,
+                run_id: self.run_id,
             },
         })
     }

@@ -11,3 +11,4 @@ pub mod notebook;
 pub mod policy;
 pub mod sandbox;
 pub mod schedule;
+pub mod serve;

@@ -39,7 +39,15 @@ async fn dispatch(cli: Cli) -> u8 {
         Command::Lint(args) => lint(&args),
         Command::Cell(args) => runner::interactive::run(args).await,
         Command::Lineage(args) => lineage(&args),
-        Command::Schedule(args) => runner::schedule::command::run(args),
+        Command::Schedule(args) => runner::schedule::command::run(args).await,
+        Command::Serve(args) => match stop_on_signals() {
+            Ok(stop) => runner::serve::command::serve(args, stop).await,
+            Err(error) => {
+                eprintln!("runner: cannot install signal handlers: {error}");
+                exit_code::INTERNAL
+            }
+        },
+        Command::Runs(args) => runner::serve::command::runs(&args),
         Command::SandboxHelper { .. } => exit_code::INTERNAL,
     }
 }

@@ -2,6 +2,7 @@
 //! file the kernel reads, and after a successful run loads each `%%upload` cell's CSV into its
 //! table, all outputs of a source in one transaction.
 
+pub mod arrivals;
 mod bind;
 pub mod cells;
 pub mod config;

@@ -1,7 +1,8 @@
 //! Loading a run's outputs: every `%%upload` CSV is checked against its table and loaded, all
 //! outputs of one source in one transaction, and the transactions are committed only once every
 //! output of every source has loaded. The labels the outputs inherit are written in the same
-//! transaction (table `tiffin_labels`), so data and labels change together or not at all.
+//! transaction (table `tiffin_labels`), so data and labels change together or not at all; so is
+//! the record of the upload itself (`tiffin_uploads`, see `arrivals`).
 //!
 //! Two sources cannot share one transaction: should the second commit fail after the first
 //! succeeded, the first source keeps its load (the manifest says which committed).
@@ -18,7 +19,7 @@ use super::config::{Config, SourceConfig};
 use super::schema::{Kind, Schema, decode_field};
 use super::target::{TargetTable, match_columns};
 use super::values::{Typed, parse};
-use super::{DataError, Plan, PlannedUpload, postgres, sqlite};
+use super::{DataError, Plan, PlannedUpload, arrivals, postgres, sqlite};
 
 pub const LABELS_TABLE: &str = "tiffin_labels";
 
@@ -140,6 +141,7 @@ async fn load_source(
                 let rows = sqlite::insert(&connection, &upload.cell.table.quoted(), &prepared.columns, prepared.rows(&csv)?).map_err(at)?;
                 let table_labels = labels.get(&format!("{source_name}.{}", upload.cell.table)).cloned().unwrap_or_default();
                 record_labels_sqlite(&connection, &upload.cell.table, &table_labels, run_id).map_err(at)?;
+                arrivals::record_sqlite(&connection, &upload.cell.table, run_id, rows).map_err(at)?;
                 loaded.push(uploaded(upload, frame, rows, created, started));
             }
             pending.push(Pending::Sqlite(connection));
@@ -179,6 +181,7 @@ async fn load_source(
                     .map_err(at)?;
                 let table_labels = labels.get(&format!("{source_name}.{}", upload.cell.table)).cloned().unwrap_or_default();
                 record_labels_postgres(&client, &upload.cell.table, &table_labels, run_id).await.map_err(at)?;
+                arrivals::record_postgres(&client, &upload.cell.table, run_id, rows).await.map_err(at)?;
                 loaded.push(uploaded(upload, frame, rows, created, started));
             }
             pending.push(Pending::Postgres(client));

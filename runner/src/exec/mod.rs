@@ -72,6 +72,8 @@ pub struct Options {
     pub purpose: Option<String>,
     /// Where to write the run manifest instead of `runs/<run id>.json` beside the lineage file.
     pub manifest: Option<PathBuf>,
+    /// The run's id in the manifest and lineage; a new one when unset.
+    pub run_id: Option<uuid::Uuid>,
 }
 
 #[derive(Debug, Clone)]
@@ -257,6 +259,7 @@ pub async fn run(job: &Job, stop: watch::Receiver<bool>) -> Result<Outcome, Exec
         parameters: job.parameters.clone(),
         purpose: job.options.purpose.clone(),
         manifest: job.options.manifest.clone(),
+        run_id: job.options.run_id,
     };
     let mut record =
         RunRecord::new(identity, &plan).map_err(|e| ExecError::Notebook(NotebookFileError::Read { path: job.input.clone(), source: e }))?;
@@ -366,7 +369,10 @@ async fn execute(
 /// The data cells' plan: sources resolved and parameters bound, before anything runs.
 fn data_plan(job: &Job, notebook: &Notebook) -> Result<Plan, ExecError> {
     let cells = data::cells::find(notebook)?;
-    let config = data::config::Config::for_notebook(&job.input, job.options.config.as_deref())?;
+    let config = match &job.options.cwd {
+        Some(cwd) => data::config::Config::for_dir(cwd, job.options.config.as_deref())?,
+        None => data::config::Config::for_notebook(&job.input, job.options.config.as_deref())?,
+    };
     let mut values = params::defaults(notebook);
     values.extend(job.parameters.clone());
     data::plan(cells, config, &values).map_err(ExecError::DataPlan)

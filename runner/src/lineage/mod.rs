@@ -43,11 +43,12 @@ pub struct RunIdentity<'a> {
     pub purpose: Option<String>,
     /// `--manifest FILE`; by default `runs/<run id>.json` beside the lineage file.
     pub manifest: Option<PathBuf>,
+    pub run_id: Option<uuid::Uuid>,
 }
 
 impl RunRecord {
     pub fn new(identity: RunIdentity, plan: &Plan) -> std::io::Result<Self> {
-        let run_id = uuid::Uuid::new_v4().to_string();
+        let run_id = identity.run_id.unwrap_or_else(uuid::Uuid::new_v4).to_string();
         let path = std::path::absolute(identity.notebook)?;
         let sha256 = manifest::file_sha256(&path)?;
         let manifest_path = identity

@@ -1,35 +1,90 @@
 //! `runner schedule show SPEC`: the checked spec, with its next run times and the parameters the
 //! first of them gets; or every problem of the spec, each with its line.
 
-use chrono::Utc;
+use std::path::Path;
+
+use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{Value, json};
 
 use super::spec::{Event, Parameter, Spec, Target};
+use super::trigger::{self, Readiness};
 use super::{next_runs, template};
 use crate::cli::{ScheduleArgs, ScheduleCommand};
+use crate::data::config::Config;
 use crate::exec::exit_code;
+use crate::serve;
 
 const SHOWN_RUNS: usize = 3;
 
-pub fn run(args: ScheduleArgs) -> u8 {
+pub async fn run(args: ScheduleArgs) -> u8 {
     match args.command {
-        ScheduleCommand::Show { spec, json } => {
-            let now = Utc::now();
-            match super::load(&spec, now.date_naive()) {
-                Ok(checked) => {
-                    let view = view(&checked, now);
-                    if json {
-                        println!("{view:#}");
-                    } else {
-                        print!("{}", human(&checked, &view));
-                    }
-                    0
-                }
-                Err(error) => {
-                    eprintln!("{error}");
-                    exit_code::USAGE
-                }
+        ScheduleCommand::Show { spec, json, now } => show(&spec, json, now.map_or_else(Utc::now, |t| t.with_timezone(&Utc))),
+        ScheduleCommand::Ready { spec, logical_date, since } => ready(&spec, logical_date, since.map(|t| t.with_timezone(&Utc))).await,
+        ScheduleCommand::List { repo, json } => serve::command::list(&repo, json),
+        ScheduleCommand::Run { name, repo } => serve::command::run_now(&name, &repo),
+        ScheduleCommand::Cancel { run, repo } => serve::command::cancel(&run, &repo),
+        ScheduleCommand::Retry { run, repo } => serve::command::retry(&run, &repo),
+        ScheduleCommand::Backfill { name, from, to, repo } => serve::command::backfill(&name, from, to, &repo),
+        ScheduleCommand::Pause { name, repo } => serve::command::pause(&name, true, &repo),
+        ScheduleCommand::Resume { name, repo } => serve::command::pause(&name, false, &repo),
+    }
+}
+
+fn show(spec: &Path, json: bool, now: DateTime<Utc>) -> u8 {
+    match super::load(spec, now.date_naive()) {
+        Ok(checked) => {
+            let view = view(&checked, now);
+            if json {
+                println!("{view:#}");
+            } else {
+                print!("{}", human(&checked, &view));
             }
+            0
+        }
+        Err(error) => {
+            eprintln!("{error}");
+            exit_code::USAGE
+        }
+    }
+}
+
+/// `runner schedule ready`: 0 when every input arrived, 1 when some did not (named), 2 on errors.
+async fn ready(spec_path: &Path, logical_date: NaiveDate, since: Option<DateTime<Utc>>) -> u8 {
+    let spec = match super::load(spec_path, Utc::now().date_naive()) {
+        Ok(spec) => spec,
+        Err(error) => {
+            eprintln!("{error}");
+            return exit_code::USAGE;
+        }
+    };
+    let Some(trigger_spec) = &spec.trigger else {
+        println!("{} has no [trigger]: nothing to wait for", spec.name);
+        return 0;
+    };
+    let dir = spec_path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let notebook_dir = dir.join(&spec.notebook).parent().map_or_else(|| dir.to_path_buf(), Path::to_path_buf);
+    let config = match Config::for_dir(&notebook_dir, None) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("runner: {error}");
+            return exit_code::USAGE;
+        }
+    };
+    match trigger::check(trigger_spec, &config, &logical_date.to_string(), since).await {
+        Ok(Readiness::Ready) => {
+            println!("ready: every input of {} arrived for {logical_date}", spec.name);
+            0
+        }
+        Ok(Readiness::Waiting(missing)) => {
+            println!("waiting for {} input(s) of {} for {logical_date}:", missing.len(), spec.name);
+            for input in missing {
+                println!("  {input}");
+            }
+            1
+        }
+        Err(error) => {
+            eprintln!("runner: {error}");
+            exit_code::USAGE
         }
     }
 }

@@ -300,11 +300,12 @@ pub fn load(path: &Path, today: NaiveDate) -> Result<Spec, SpecError> {
         problems: vec![Problem { line: 1, column: 1, message: format!("cannot read the file: {e}") }],
     })?;
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    parse(&text, dir, today).map_err(|problems| SpecError { path: path.to_owned(), problems })
+    parse(&text, dir, today, &|notebook| notebook.is_file()).map_err(|problems| SpecError { path: path.to_owned(), problems })
 }
 
-/// Checks a spec's text; `dir` is where the spec lives (the notebook is looked for there).
-pub fn parse(text: &str, dir: &Path, today: NaiveDate) -> Result<Spec, Vec<Problem>> {
+/// Checks a spec's text; `dir` is where the spec lives, and `exists` says whether the notebook
+/// (`dir` joined with the spec's `notebook`) is there: on disk, or in a git tree.
+pub fn parse(text: &str, dir: &Path, today: NaiveDate, exists: &dyn Fn(&Path) -> bool) -> Result<Spec, Vec<Problem>> {
     let mut check = Checker { text, problems: Vec::new() };
     let raw: RawSpec = match toml::from_str(text) {
         Ok(raw) => raw,
@@ -331,7 +332,7 @@ pub fn parse(text: &str, dir: &Path, today: NaiveDate) -> Result<Spec, Vec<Probl
             Some("must be a path relative to the spec's directory, inside it".to_owned())
         } else if relative.extension().is_none_or(|e| e != "ipynb") {
             Some("must name an .ipynb notebook".to_owned())
-        } else if !dir.join(relative).is_file() {
+        } else if !exists(&dir.join(relative)) {
             Some(format!("{} does not exist", dir.join(relative).display()))
         } else {
             None
@@ -579,7 +580,7 @@ webhook = "https://hooks.example.com/T0/B0"
 
     fn problems(text: &str) -> Vec<(usize, String)> {
         let dir = dir();
-        match parse(text, dir.path(), today()) {
+        match parse(text, dir.path(), today(), &|p| p.is_file()) {
             Ok(spec) => panic!("accepted: {spec:?}"),
             Err(problems) => problems.into_iter().map(|p| (p.line, p.message)).collect(),
         }
@@ -588,7 +589,7 @@ webhook = "https://hooks.example.com/T0/B0"
     #[test]
     fn a_full_spec() {
         let dir = dir();
-        let spec = parse(FULL, dir.path(), today()).unwrap_or_else(|p| panic!("{p:?}"));
+        let spec = parse(FULL, dir.path(), today(), &|p| p.is_file()).unwrap_or_else(|p| panic!("{p:?}"));
         assert_eq!((spec.name.as_str(), spec.cron.as_str(), spec.timezone), ("daily-sales", "30 6 * * 1-5", chrono_tz::Europe::London));
         assert_eq!(spec.start_date, NaiveDate::from_ymd_opt(2026, 12, 1).unwrap_or_default());
         assert_eq!(spec.parameters["run_date"], Parameter::Text("{{ ds }}".into()));
@@ -607,7 +608,7 @@ webhook = "https://hooks.example.com/T0/B0"
     fn defaults_start_the_next_day_in_utc() {
         let dir = dir();
         let text = "name = \"x\"\nnotebook = \"report.ipynb\"\nowner = \"a@b.io\"\npurpose = \"p\"\ncadence = \"daily\"\n";
-        let spec = parse(text, dir.path(), today()).unwrap_or_else(|p| panic!("{p:?}"));
+        let spec = parse(text, dir.path(), today(), &|p| p.is_file()).unwrap_or_else(|p| panic!("{p:?}"));
         assert_eq!((spec.cron.as_str(), spec.timezone), ("0 0 * * *", Tz::UTC));
         assert_eq!(spec.start_date, NaiveDate::from_ymd_opt(2026, 11, 27).unwrap_or_default());
         assert!(spec.trigger.is_none() && spec.notify.is_empty() && spec.parameters.is_empty());
