@@ -117,7 +117,8 @@ mod tests {
              cadence = \"{cadence}\"\ntimezone = \"{zone}\"\nstart_date = {start}\n"
         );
         let today = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap_or_default();
-        let spec = super::super::parse(&text, Path::new("."), today, &|_| true).unwrap_or_else(|p| panic!("{p:?}"));
+        let spec = super::super::parse(&text, Path::new("."), super::super::ReadOn::Authoring(today), &|_| true)
+            .unwrap_or_else(|p| panic!("{p:?}"));
         let cron = super::super::spec::cron(&spec.cron).unwrap_or_else(|e| panic!("{e}"));
         (spec, cron)
     }

@@ -8,4 +8,4 @@ pub mod template;
 pub mod trigger;
 
 pub use cadence::next_runs;
-pub use spec::{Parameter, Spec, SpecError, load, parse};
+pub use spec::{Parameter, ReadOn, Spec, SpecError, load, parse};

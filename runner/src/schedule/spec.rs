@@ -300,12 +300,27 @@ pub fn load(path: &Path, today: NaiveDate) -> Result<Spec, SpecError> {
         problems: vec![Problem { line: 1, column: 1, message: format!("cannot read the file: {e}") }],
     })?;
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    parse(&text, dir, today, &|notebook| notebook.is_file()).map_err(|problems| SpecError { path: path.to_owned(), problems })
+    parse(&text, dir, ReadOn::Authoring(today), &|notebook| notebook.is_file())
+        .map_err(|problems| SpecError { path: path.to_owned(), problems })
+}
+
+/// When a spec is read: while it is written (a start date in the past is a mistake), or once it is
+/// committed and scheduled (its start date passes, and that is fine).
+#[derive(Debug, Clone, Copy)]
+pub enum ReadOn {
+    /// Today's date.
+    Authoring(NaiveDate),
+    /// The day the scheduler first saw the spec: a spec without a start date starts the day after.
+    Scheduled(NaiveDate),
 }
 
 /// Checks a spec's text; `dir` is where the spec lives, and `exists` says whether the notebook
 /// (`dir` joined with the spec's `notebook`) is there: on disk, or in a git tree.
-pub fn parse(text: &str, dir: &Path, today: NaiveDate, exists: &dyn Fn(&Path) -> bool) -> Result<Spec, Vec<Problem>> {
+pub fn parse(text: &str, dir: &Path, read_on: ReadOn, exists: &dyn Fn(&Path) -> bool) -> Result<Spec, Vec<Problem>> {
+    let (today, reject_past) = match read_on {
+        ReadOn::Authoring(today) => (today, true),
+        ReadOn::Scheduled(first_seen) => (first_seen, false),
+    };
     let mut check = Checker { text, problems: Vec::new() };
     let raw: RawSpec = match toml::from_str(text) {
         Ok(raw) => raw,
@@ -388,7 +403,7 @@ pub fn parse(text: &str, dir: &Path, today: NaiveDate, exists: &dyn Fn(&Path) ->
                 other => other.to_string(),
             };
             match NaiveDate::parse_from_str(&text, "%Y-%m-%d") {
-                Ok(date) if date < today => {
+                Ok(date) if reject_past && date < today => {
                     check.on(start, format!("`start_date`: {date} is in the past (today is {today})"));
                     None
                 }
@@ -580,7 +595,7 @@ webhook = "https://hooks.example.com/T0/B0"
 
     fn problems(text: &str) -> Vec<(usize, String)> {
         let dir = dir();
-        match parse(text, dir.path(), today(), &|p| p.is_file()) {
+        match parse(text, dir.path(), ReadOn::Authoring(today()), &|p| p.is_file()) {
             Ok(spec) => panic!("accepted: {spec:?}"),
             Err(problems) => problems.into_iter().map(|p| (p.line, p.message)).collect(),
         }
@@ -589,7 +604,7 @@ webhook = "https://hooks.example.com/T0/B0"
     #[test]
     fn a_full_spec() {
         let dir = dir();
-        let spec = parse(FULL, dir.path(), today(), &|p| p.is_file()).unwrap_or_else(|p| panic!("{p:?}"));
+        let spec = parse(FULL, dir.path(), ReadOn::Authoring(today()), &|p| p.is_file()).unwrap_or_else(|p| panic!("{p:?}"));
         assert_eq!((spec.name.as_str(), spec.cron.as_str(), spec.timezone), ("daily-sales", "30 6 * * 1-5", chrono_tz::Europe::London));
         assert_eq!(spec.start_date, NaiveDate::from_ymd_opt(2026, 12, 1).unwrap_or_default());
         assert_eq!(spec.parameters["run_date"], Parameter::Text("{{ ds }}".into()));
@@ -608,7 +623,7 @@ webhook = "https://hooks.example.com/T0/B0"
     fn defaults_start_the_next_day_in_utc() {
         let dir = dir();
         let text = "name = \"x\"\nnotebook = \"report.ipynb\"\nowner = \"a@b.io\"\npurpose = \"p\"\ncadence = \"daily\"\n";
-        let spec = parse(text, dir.path(), today(), &|p| p.is_file()).unwrap_or_else(|p| panic!("{p:?}"));
+        let spec = parse(text, dir.path(), ReadOn::Authoring(today()), &|p| p.is_file()).unwrap_or_else(|p| panic!("{p:?}"));
         assert_eq!((spec.cron.as_str(), spec.timezone), ("0 0 * * *", Tz::UTC));
         assert_eq!(spec.start_date, NaiveDate::from_ymd_opt(2026, 11, 27).unwrap_or_default());
         assert!(spec.trigger.is_none() && spec.notify.is_empty() && spec.parameters.is_empty());

@@ -24,7 +24,7 @@ use tokio::sync::watch;
 
 use crate::data::config::Config;
 use crate::schedule::trigger::{self, Readiness};
-use crate::schedule::{Spec, cadence, spec as spec_file};
+use crate::schedule::{ReadOn, Spec, cadence, spec as spec_file};
 use clock::Clock;
 use repo::Repo;
 use store::{Ending, NewRun, RunRow, RunStatus, ScheduleRow, Store, StoreError, Trigger};
@@ -156,7 +156,7 @@ pub fn checked_spec(row: &ScheduleRow) -> Result<Spec, String> {
         return Err(problem.clone());
     }
     let dir = Path::new(&row.spec_path).parent().unwrap_or(Path::new(""));
-    crate::schedule::parse(&row.spec_text, dir, row.first_seen, &|_| true).map_err(|problems| {
+    crate::schedule::parse(&row.spec_text, dir, ReadOn::Scheduled(row.first_seen), &|_| true).map_err(|problems| {
         problems.iter().map(|p| format!("{}:{}:{}: {}", row.spec_path, p.line, p.column, p.message)).collect::<Vec<_>>().join("\n")
     })
 }

@@ -98,7 +98,7 @@ impl Repo {
             let dir = Path::new(spec_path).parent().unwrap_or(Path::new(""));
             let exists = |notebook: &Path| normalize(notebook).is_some_and(|n| files.contains(&n));
             let fallback_name = spec_path.trim_end_matches(SPEC_SUFFIX).rsplit('/').next().unwrap_or(spec_path).to_owned();
-            let (name, notebook, problem) = match schedule::parse(&text, dir, today, &exists) {
+            let (name, notebook, problem) = match schedule::parse(&text, dir, schedule::ReadOn::Scheduled(today), &exists) {
                 Ok(spec) => (spec.name.clone(), normalize(&dir.join(&spec.notebook)).unwrap_or_default(), None),
                 Err(problems) => {
                     let text: Vec<String> =

@@ -1,0 +1,467 @@
+"""`runner serve`, the embedded scheduler, on a real git repository with a real SQLite warehouse:
+only schedules on main run, at their cron times in their zones (the clock is a file the test
+moves), a missed stretch runs once, failures retry, runs can be cancelled, run now and backfilled,
+a data trigger waits for another schedule's upload, and a daemon killed with SIGKILL mid-run
+neither loses nor doubles the run when it comes back."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import RunHandle, Runner, code, make_notebook, write_notebook
+
+EXIT_USAGE = 2
+WAIT = 90.0
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True
+    ).stdout
+
+
+class Repo:
+    """A git repository whose main branch holds notebooks and schedule specs."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        root.mkdir()
+        git(root, "init", "-q", "-b", "main")
+        git(root, "config", "user.email", "test@example.com")
+        git(root, "config", "user.name", "Test")
+
+    def write(self, relative: str, text: str) -> Path:
+        path = self.root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        return path
+
+    def commit(self, message: str = "change") -> None:
+        git(self.root, "add", "-A", "--", ".", ":!warehouse.db", ":!.tiffin")
+        git(self.root, "commit", "-q", "-m", message)
+
+    def query(self, sql: str) -> list[tuple[Any, ...]]:
+        with sqlite3.connect(self.root / "warehouse.db") as db:
+            return db.execute(sql).fetchall()
+
+
+def daily_notebook(body: str = "", upload: str = "daily") -> Any:
+    """A notebook whose parameter run_date lands in the warehouse as a partition."""
+    return make_notebook(
+        [
+            code('run_date = "unset"', tags=["parameters"]),
+            code(
+                f"import pandas as pd\n{body}\n"
+                "frame = pd.DataFrame({'day': [run_date], 'n': [1]})"
+            ),
+            code(f"%%upload {upload} --mode partition --partition day=:run_date\nframe"),
+        ]
+    )
+
+
+def spec(
+    name: str,
+    notebook: str,
+    cadence: str = "0 6 * * *",
+    extra: str = "",
+    start: str = "2026-11-26",
+) -> str:
+    return (
+        f'name = "{name}"\nnotebook = "{notebook}"\nowner = "ana@example.com"\n'
+        f'purpose = "reporting"\ncadence = "{cadence}"\ntimezone = "Europe/London"\n'
+        f'start_date = {start}\n\n[parameters]\nrun_date = "{{{{ ds }}}}"\n{extra}'
+    )
+
+
+class Serve:
+    """A running `runner serve` whose clock is a file."""
+
+    def __init__(self, runner: Runner, repo: Repo, clock: Path, *options: str) -> None:
+        self.runner, self.repo, self.clock = runner, repo, clock
+        self.options = options
+        self.handle: RunHandle | None = None
+
+    def start(self) -> Serve:
+        self.handle = self.runner.start_raw(
+            [
+                "serve",
+                "--repo",
+                str(self.repo.root),
+                "--clock-file",
+                str(self.clock),
+                "--trigger-poll",
+                "1",
+                *self.options,
+            ]
+        )
+        return self
+
+    def set_time(self, instant: str) -> None:
+        self.clock.write_text(instant)
+
+    def cli(self, *args: str) -> Any:
+        return self.runner.run_raw([*args, "--repo", str(self.repo.root)])
+
+    def runs(self, schedule: str | None = None) -> list[dict[str, Any]]:
+        result = self.cli("runs", *([schedule] if schedule else []), "--json", "--limit", "100")
+        if result.returncode != 0:
+            return []
+        runs: list[dict[str, Any]] = json.loads(result.stdout)
+        return runs
+
+    def wait_for(self, what: str, condition: Callable[[], bool], timeout: float = WAIT) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if condition():
+                return
+            assert self.handle is not None
+            assert self.handle.popen.poll() is None, f"runner serve exited: {self.stderr()}"
+            time.sleep(0.3)
+        raise AssertionError(f"timed out waiting for {what}; runs: {self.runs()}\n{self.stderr()}")
+
+    def settled(self, schedule: str | None = None, count: int = 1) -> list[dict[str, Any]]:
+        """Waits until `count` runs exist and none is live; returns them, newest first."""
+
+        def done() -> bool:
+            runs = self.runs(schedule)
+            live = {"queued", "waiting", "running"}
+            return len(runs) >= count and not any(r["status"] in live for r in runs)
+
+        self.wait_for(f"{count} finished runs of {schedule}", done)
+        return self.runs(schedule)
+
+    def stderr(self) -> str:
+        assert self.handle is not None
+        return self.handle.stderr_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.handle is not None and self.handle.popen.poll() is None:
+            self.handle.popen.send_signal(signal.SIGTERM)
+            self.handle.popen.wait(timeout=WAIT)
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Repo:
+    return Repo(tmp_path / "repo")
+
+
+@pytest.fixture
+def serve(runner: Runner, repo: Repo, tmp_path: Path) -> Iterator[Callable[..., Serve]]:
+    started: list[Serve] = []
+
+    def start(*options: str, at: str = "2026-11-26T05:00:00Z") -> Serve:
+        clock = tmp_path / "clock"
+        if not clock.exists():
+            clock.write_text(at)
+        daemon = Serve(runner, repo, clock, *options).start()
+        started.append(daemon)
+        return daemon
+
+    yield start
+    for daemon in started:
+        daemon.stop()
+
+
+def test_a_schedule_on_main_runs_at_its_time_once_and_a_missed_stretch_runs_once(
+    repo: Repo, serve: Callable[..., Serve]
+) -> None:
+    write_notebook(daily_notebook(), repo.root / "report.ipynb")
+    repo.write("report.schedule.toml", spec("daily", "report.ipynb"))
+    repo.commit()
+    daemon = serve(at="2026-11-26T05:59:00Z")
+    daemon.wait_for(
+        "the schedule to be read", lambda: daemon.cli("schedule", "list").stdout.startswith("daily")
+    )
+    time.sleep(2)
+    assert daemon.runs() == [], "nothing is due before 06:00"
+
+    daemon.set_time("2026-11-26T06:00:30Z")
+    runs = daemon.settled("daily")
+    assert [(r["status"], r["logical_time"], r["trigger"]) for r in runs] == [
+        ("succeeded", "2026-11-26T06:00:00+00:00", "cron")
+    ], daemon.stderr()
+    assert repo.query("SELECT day, n FROM daily") == [("2026-11-26", 1)]
+    time.sleep(2)
+    assert len(daemon.runs()) == 1, "a time runs once"
+
+    # Three days pass without a turn (the daemon "was down"): only the latest time runs.
+    daemon.set_time("2026-11-29T09:00:00Z")
+    runs = daemon.settled("daily", count=2)
+    assert [r["logical_time"] for r in runs] == [
+        "2026-11-29T06:00:00+00:00",
+        "2026-11-26T06:00:00+00:00",
+    ]
+    assert repo.query("SELECT day FROM daily ORDER BY day") == [("2026-11-26",), ("2026-11-29",)]
+
+    # The run's record: the notebook as committed, the executed one, log, manifest, run.json.
+    record = Path(runs[0]["record_dir"])
+    assert {p.name for p in record.iterdir()} == {
+        "notebook.ipynb",
+        "executed.ipynb",
+        "log.txt",
+        "manifest.json",
+        "run.json",
+        "lineage.jsonl",
+        "out",
+    }
+    manifest = json.loads((record / "manifest.json").read_text())
+    assert (manifest["run_id"], manifest["status"]) == (runs[0]["id"], "completed")
+    assert manifest["parameters"] == {"run_date": "2026-11-29"}
+    events = [json.loads(line) for line in (record / "lineage.jsonl").read_text().splitlines()]
+    assert [e["eventType"] for e in events] == ["START", "COMPLETE"]
+    assert not os.access(record / "run.json", os.W_OK), "a finished record is read-only"
+
+
+def test_only_the_main_branch_runs(repo: Repo, serve: Callable[..., Serve]) -> None:
+    write_notebook(daily_notebook(), repo.root / "report.ipynb")
+    repo.write("README.md", "x")
+    repo.commit("init")
+    git(repo.root, "checkout", "-q", "-b", "feature")
+    repo.write("report.schedule.toml", spec("unreviewed", "report.ipynb"))
+    repo.commit("a schedule under review")
+    git(repo.root, "checkout", "-q", "main")
+    repo.write("local.schedule.toml", spec("uncommitted", "report.ipynb"))
+    daemon = serve(at="2026-11-26T07:00:00Z")
+    time.sleep(3)
+    listed = daemon.cli("schedule", "list", "--json")
+    assert listed.returncode == 0, listed.describe()
+    assert json.loads(listed.stdout) == []
+    assert daemon.runs() == []
+    git(repo.root, "merge", "-q", "feature")
+    daemon.wait_for(
+        "the merged schedule",
+        lambda: '"unreviewed"' in daemon.cli("schedule", "list", "--json").stdout,
+    )
+
+
+def test_a_failing_run_is_retried_then_reported_with_its_cell(
+    repo: Repo, serve: Callable[..., Serve]
+) -> None:
+    write_notebook(daily_notebook(body="1 / 0"), repo.root / "broken.ipynb")
+    repo.write(
+        "broken.schedule.toml",
+        spec("broken", "broken.ipynb", extra='\n[retries]\ncount = 1\ndelay = "1s"\n'),
+    )
+    repo.commit()
+    daemon = serve(at="2026-11-26T06:01:00Z")
+    daemon.wait_for("the first attempt to fail", lambda: len(daemon.runs("broken")) == 2)
+    assert daemon.runs("broken")[0]["not_before"] == "2026-11-26T06:01:01Z", "the retry delay"
+    daemon.set_time("2026-11-26T06:01:02Z")
+    runs = daemon.settled("broken", count=2)
+    assert [(r["attempt"], r["trigger"], r["status"]) for r in runs] == [
+        (2, "retry", "failed"),
+        (1, "cron", "failed"),
+    ]
+    assert all(r["failing_cell"] == 3 for r in runs), runs  # papermill's parameters cell is 2
+    assert "ZeroDivisionError" in (runs[0]["message"] or "")
+    detail = daemon.cli("runs", "--run", runs[0]["id"])
+    assert detail.returncode == 0, detail.describe()
+    assert "failing cell: 3" in detail.stdout
+    assert "failed" in detail.stdout
+    time.sleep(2)
+    assert len(daemon.runs()) == 2, "no retry beyond the spec's count"
+
+
+def test_run_now_and_cancel(repo: Repo, serve: Callable[..., Serve]) -> None:
+    write_notebook(daily_notebook(), repo.root / "report.ipynb")
+    write_notebook(make_notebook([code("import time\ntime.sleep(120)")]), repo.root / "slow.ipynb")
+    repo.write("report.schedule.toml", spec("report", "report.ipynb", cadence="0 6 1 1 *"))
+    repo.write("slow.schedule.toml", spec("slow", "slow.ipynb", cadence="0 6 1 1 *"))
+    repo.commit()
+    daemon = serve("--workers", "1", at="2026-11-26T07:00:00Z")
+    daemon.wait_for(
+        "the schedules", lambda: '"slow"' in daemon.cli("schedule", "list", "--json").stdout
+    )
+
+    slow = daemon.cli("schedule", "run", "slow")
+    assert slow.returncode == 0, slow.describe()
+    daemon.wait_for(
+        "the slow run to start", lambda: [r["status"] for r in daemon.runs("slow")] == ["running"]
+    )
+    # One worker: a second run waits in the queue and can be cancelled there.
+    queued = daemon.cli("schedule", "run", "report")
+    queued_id = queued.stdout.split()[2]
+    cancelled = daemon.cli("schedule", "cancel", queued_id)
+    assert cancelled.stdout.strip() == f"cancelled run {queued_id}", cancelled.describe()
+
+    running_id = daemon.runs("slow")[0]["id"]
+    stopping = daemon.cli("schedule", "cancel", running_id)
+    assert "asked `runner serve` to stop" in stopping.stdout, stopping.describe()
+    runs = daemon.settled("slow")
+    assert runs[0]["status"] == "cancelled"
+    assert Path(runs[0]["record_dir"], "executed.ipynb").is_file(), "the partial notebook is kept"
+    assert daemon.runs("report")[0]["status"] == "cancelled"
+
+    unknown = daemon.cli("schedule", "run", "nope")
+    assert unknown.returncode == EXIT_USAGE
+    assert "no schedule named `nope`" in unknown.stderr
+
+
+def test_a_backfill_runs_every_time_in_its_range_and_startup_runs_the_latest_missed(
+    repo: Repo, serve: Callable[..., Serve]
+) -> None:
+    write_notebook(daily_notebook(), repo.root / "report.ipynb")
+    repo.write("report.schedule.toml", spec("report", "report.ipynb", start="2026-11-20"))
+    repo.commit()
+    daemon = serve(at="2026-11-26T05:00:00Z")
+    first = daemon.settled("report")
+    assert [(r["trigger"], r["logical_time"]) for r in first] == [
+        ("cron", "2026-11-25T06:00:00+00:00")
+    ]
+    backfill = daemon.cli(
+        "schedule", "backfill", "report", "--from", "2026-11-21", "--to", "2026-11-23"
+    )
+    assert backfill.returncode == 0, backfill.describe()
+    runs = daemon.settled("report", count=4)
+    assert sorted((r["trigger"], r["status"]) for r in runs[:3]) == [("backfill", "succeeded")] * 3
+    assert repo.query("SELECT day FROM daily ORDER BY day") == [
+        ("2026-11-21",),
+        ("2026-11-22",),
+        ("2026-11-23",),
+        ("2026-11-25",),
+    ]
+    reversed_range = daemon.cli(
+        "schedule", "backfill", "report", "--from", "2026-11-23", "--to", "2026-11-21"
+    )
+    assert reversed_range.returncode == EXIT_USAGE
+    assert "is after" in reversed_range.stderr
+    before_start = daemon.cli(
+        "schedule", "backfill", "report", "--from", "2026-01-01", "--to", "2026-01-31"
+    )
+    assert before_start.returncode == EXIT_USAGE
+    assert "no scheduled time" in before_start.stderr
+
+
+def test_a_data_trigger_waits_for_another_schedules_upload(
+    repo: Repo, serve: Callable[..., Serve]
+) -> None:
+    write_notebook(
+        daily_notebook(body="import time\ntime.sleep(3)", upload="orders"), repo.root / "load.ipynb"
+    )
+    consumer = make_notebook(
+        [
+            code('run_date = "unset"', tags=["parameters"]),
+            code("%%sql orders\nSELECT day, n FROM orders"),
+            code("%%upload summary\norders"),
+        ]
+    )
+    write_notebook(consumer, repo.root / "summary.ipynb")
+    repo.write("load.schedule.toml", spec("load", "load.ipynb", cadence="0 7 * * *"))
+    repo.write(
+        "summary.schedule.toml",
+        spec(
+            "summary",
+            "summary.ipynb",
+            extra='\n[trigger]\ninputs = ["warehouse.orders"]\ntimeout = "6h"\n',
+        ),
+    )
+    repo.commit()
+    daemon = serve(at="2026-11-26T06:00:10Z")
+    daemon.wait_for(
+        "the summary to wait", lambda: [r["status"] for r in daemon.runs("summary")] == ["waiting"]
+    )
+    time.sleep(2)
+    assert [r["status"] for r in daemon.runs("summary")] == ["waiting"], "no input yet"
+
+    daemon.set_time("2026-11-26T07:00:10Z")
+    summary = daemon.settled("summary")
+    load = daemon.settled("load")
+    assert summary[0]["status"] == "succeeded", summary
+    assert summary[0]["started_at"] >= load[0]["finished_at"]
+    assert repo.query("SELECT day, n FROM summary") == [("2026-11-26", 1)]
+
+
+def test_a_killed_daemon_neither_loses_nor_doubles_a_run(
+    repo: Repo, serve: Callable[..., Serve]
+) -> None:
+    write_notebook(
+        daily_notebook(body="import time\ntime.sleep(6)", upload="appended"),
+        repo.root / "job.ipynb",
+    )
+    repo.write("job.schedule.toml", spec("job", "job.ipynb"))
+    repo.commit()
+    first = serve(at="2026-11-26T06:00:05Z")
+    first.wait_for(
+        "the run to start", lambda: [r["status"] for r in first.runs("job")] == ["running"]
+    )
+    assert first.handle is not None
+    first.handle.popen.kill()  # SIGKILL: no chance to clean up
+    first.handle.popen.wait()
+
+    second = serve()
+    runs = second.settled("job")
+    assert [(r["status"], r["attempt"]) for r in runs] == [("succeeded", 1)], second.stderr()
+    assert "still going" in second.stderr()
+    assert repo.query("SELECT count(*) FROM appended") == [(1,)]
+
+
+def test_a_run_whose_runner_died_with_the_daemon_is_retried_once(
+    repo: Repo, serve: Callable[..., Serve]
+) -> None:
+    write_notebook(
+        daily_notebook(body="import time\ntime.sleep(30)", upload="appended"),
+        repo.root / "job.ipynb",
+    )
+    repo.write("job.schedule.toml", spec("job", "job.ipynb"))
+    repo.commit()
+    first = serve(at="2026-11-26T06:00:05Z")
+    first.wait_for(
+        "the run to start", lambda: [r["status"] for r in first.runs("job")] == ["running"]
+    )
+    assert first.handle is not None
+    # The whole process group dies at once, as in a machine crash: daemon, runner, kernel.
+    os.killpg(first.handle.popen.pid, signal.SIGKILL)
+    first.handle.popen.wait()
+    time.sleep(1)
+
+    # The re-run sleeps as long: make it quick by moving no clock; just wait for it.
+    second = serve()
+    runs = second.settled("job", count=2)
+    assert [(r["status"], r["attempt"], r["trigger"]) for r in runs] == [
+        ("succeeded", 2, "recovery"),
+        ("interrupted", 1, "cron"),
+    ], second.stderr()
+    assert repo.query("SELECT count(*) FROM appended") == [(1,)]
+
+
+def test_one_daemon_per_repository_and_a_missing_branch(
+    runner: Runner, repo: Repo, serve: Callable[..., Serve]
+) -> None:
+    repo.write("README.md", "x")
+    repo.commit()
+    daemon = serve()
+    daemon.wait_for("the state", lambda: daemon.cli("schedule", "list").returncode == 0)
+    second = runner.run_raw(["serve", "--repo", str(repo.root)], timeout=30)
+    assert second.returncode == EXIT_USAGE
+    assert "another `runner serve` is using" in second.stderr
+    other = runner.run_raw(["serve", "--repo", str(repo.root), "--branch", "nope"], timeout=30)
+    assert other.returncode == EXIT_USAGE
+    assert "another" in other.stderr or "the branch `nope` does not exist" in other.stderr
+
+
+def test_old_records_are_deleted_and_their_runs_kept(
+    repo: Repo, serve: Callable[..., Serve], tmp_path: Path
+) -> None:
+    write_notebook(daily_notebook(), repo.root / "report.ipynb")
+    repo.write("report.schedule.toml", spec("daily", "report.ipynb"))
+    repo.commit()
+    daemon = serve("--keep-days", "30", at="2026-11-26T06:00:05Z")
+    runs = daemon.settled("daily")
+    record = Path(runs[0]["record_dir"])
+    assert record.is_dir()
+    daemon.stop()
+    (tmp_path / "clock").write_text("2027-01-10T05:00:00Z")
+    later = serve("--keep-days", "30")
+    later.wait_for("the record to be deleted", lambda: not record.exists())
+    kept = {r["id"]: r for r in later.runs("daily")}
+    assert kept[runs[0]["id"]]["record_pruned"] is True
