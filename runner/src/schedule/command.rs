@@ -1,22 +1,26 @@
 //! `runner schedule show SPEC`: the checked spec, with its next run times and the parameters the
-//! first of them gets; or every problem of the spec, each with its line.
+//! first of them gets; or every problem of the spec, each with its line. `runner schedule
+//! notify-test` is in `notify::command`.
 
 use chrono::Utc;
 use serde_json::{Value, json};
 
-use super::spec::{Event, Parameter, Spec, Target};
+use super::spec::{Parameter, Spec, Target};
 use super::{next_runs, template};
 use crate::cli::{ScheduleArgs, ScheduleCommand};
 use crate::exec::exit_code;
 
 const SHOWN_RUNS: usize = 3;
 
-pub fn run(args: ScheduleArgs) -> u8 {
+pub async fn run(args: ScheduleArgs) -> u8 {
     match args.command {
         ScheduleCommand::Show { spec, json } => {
             let now = Utc::now();
             match super::load(&spec, now.date_naive()) {
                 Ok(checked) => {
+                    for warning in crate::notify::command::setup_warnings(&spec, &checked) {
+                        eprintln!("warning: {warning}");
+                    }
                     let view = view(&checked, now);
                     if json {
                         println!("{view:#}");
@@ -31,6 +35,7 @@ pub fn run(args: ScheduleArgs) -> u8 {
                 }
             }
         }
+        ScheduleCommand::NotifyTest(args) => crate::notify::command::run(args).await,
     }
 }
 
@@ -81,7 +86,7 @@ fn view(spec: &Spec, now: chrono::DateTime<Utc>) -> Value {
         "notify": spec.notify.iter().map(|n| json!({
             "email": match &n.target { Target::Email(e) => Some(e), Target::Webhook(_) => None },
             "webhook": match &n.target { Target::Webhook(w) => Some(w), Target::Email(_) => None },
-            "on": n.on.iter().map(|e| match e { Event::Failure => "failure", Event::Success => "success", Event::Slow => "slow" }).collect::<Vec<_>>(),
+            "on": n.on.iter().map(|e| e.as_str()).collect::<Vec<_>>(),
             "slow_after_seconds": n.slow_after.map(|d| d.as_secs()),
         })).collect::<Vec<_>>(),
     })
