@@ -50,3 +50,23 @@ pub async fn deliver(settings: &Settings, targets: &[Notify], event: Event, noti
     delivery::record(log, event, notice, &deliveries);
     deliveries
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slow_notices_wait_for_each_targets_threshold() {
+        let target = |on: Vec<Event>, slow_after: Option<u64>| Notify {
+            target: Target::Email("a@b.io".into()),
+            on,
+            slow_after: slow_after.map(Duration::from_secs),
+        };
+        let slow = target(vec![Event::Failure, Event::Slow], Some(3600));
+        assert!(!listens(&slow, Event::Slow, Duration::from_secs(3599)));
+        assert!(listens(&slow, Event::Slow, Duration::from_secs(3600)));
+        assert!(listens(&slow, Event::Failure, Duration::ZERO));
+        assert!(!listens(&slow, Event::Success, Duration::from_secs(7200)));
+        assert!(!listens(&target(vec![Event::Failure], None), Event::Slow, Duration::from_secs(7200)));
+    }
+}

@@ -166,7 +166,7 @@ fn cut_end(text: &str, chars: usize) -> String {
 }
 
 fn indent(text: &str) -> String {
-    text.lines().map(|line| format!("    {line}")).collect::<Vec<_>>().join("\n")
+    text.lines().map(|line| if line.is_empty() { String::new() } else { format!("    {line}") }).collect::<Vec<_>>().join("\n")
 }
 
 /// Slack's three control characters escaped, as its message formatting asks.
