@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import re
 import socket
+import ssl
+import subprocess
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -324,6 +326,45 @@ def test_e_mail_without_smtp_settings_or_password_is_a_clear_failure(
     assert smtp_server.mailbox.envelopes == []
     records = read_log(tmp_path / ".tiffin" / "notifications.jsonl")
     assert [r["result"] for r in records] == ["failed", "failed"]
+
+
+def test_starttls_refuses_a_certificate_it_cannot_trust(runner: Runner, tmp_path: Path) -> None:
+    """With smtp_tls = "starttls" the connection is upgraded and the server's certificate checked
+    against the web PKI roots: a self-signed one is refused, and nothing is sent in the clear."""
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        [
+            *["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"],
+            *["-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        ],
+        check=True,
+        capture_output=True,
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    mailbox = Mailbox()
+    port = free_port()
+    controller = Controller(
+        mailbox, hostname="127.0.0.1", port=port, tls_context=context, require_starttls=True
+    )
+    controller.start()
+    try:
+        spec = write_setup(
+            tmp_path,
+            f'[[notify]]\nemail = "{OWNER}"\n',
+            f'[notify]\nsmtp_host = "127.0.0.1"\nsmtp_port = {port}\nsmtp_tls = "starttls"\n'
+            f'from = "{SENDER}"\nattempts = 1\n',
+        )
+        sent = runner.run_raw(["schedule", "notify-test", str(spec)])
+    finally:
+        controller.stop()
+    assert sent.returncode == EXIT_NOT_DELIVERED, sent.describe()
+    failed = sent.stdout.splitlines()[0]
+    assert failed.startswith(f"FAILED    email:{OWNER} (1 attempt): SMTP 127.0.0.1:{port}: "), (
+        failed
+    )
+    assert "certificate" in failed, failed
+    assert mailbox.envelopes == []
 
 
 def test_a_bad_config_or_spec_exits_2(runner: Runner, tmp_path: Path) -> None:
