@@ -251,6 +251,9 @@ pub enum ScheduleCommand {
         #[arg(long, value_name = "TIME")]
         since: Option<chrono::DateTime<chrono::FixedOffset>>,
     },
+    /// Send a test notice to every [[notify]] target of a spec that listens to the event, and
+    /// print each delivery's result. Exit code 0: all delivered, 1: some not, 2: bad spec or config.
+    NotifyTest(NotifyTestArgs),
 }
 
 /// The repository `runner serve` schedules.
@@ -297,6 +300,26 @@ pub struct RunsArgs {
     /// Print JSON instead.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct NotifyTestArgs {
+    /// The spec file (TOML), e.g. daily_report.schedule.toml.
+    pub spec: PathBuf,
+    /// The event the notice is about; only targets listening to it get it.
+    #[arg(long, value_enum, default_value_t = crate::schedule::spec::Event::Failure)]
+    pub event: crate::schedule::spec::Event,
+    /// Build the notice from this run manifest (and the executed notebook it names) instead of a
+    /// sample: what a real run's notice looks like.
+    #[arg(long, value_name = "FILE")]
+    pub manifest: Option<PathBuf>,
+    /// The tiffin.toml with the [notify] settings [default: the nearest one from the notebook up
+    /// to the repository root].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Append the delivery results to FILE [default: notifications.jsonl beside the lineage file].
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

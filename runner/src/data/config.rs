@@ -21,6 +21,8 @@
 //! namespace = "tiffin"
 //!
 //! [policy]                              # see `policy`
+//!
+//! [notify]                              # SMTP and delivery settings, see `notify::settings`
 //! ```
 
 use std::collections::BTreeMap;
@@ -87,6 +89,8 @@ pub struct Config {
     pub lineage: LineageConfig,
     /// The `[policy]` table, interpreted by the policy module.
     pub policy: toml::Table,
+    /// The `[notify]` table, interpreted by the notify module.
+    pub notify: toml::Table,
 }
 
 #[derive(Deserialize)]
@@ -99,6 +103,8 @@ struct RawConfig {
     lineage: RawLineage,
     #[serde(default)]
     policy: toml::Table,
+    #[serde(default)]
+    notify: toml::Table,
 }
 
 #[derive(Deserialize)]
@@ -152,6 +158,7 @@ impl Config {
                 namespace: DEFAULT_NAMESPACE.into(),
             },
             policy: toml::Table::new(),
+            notify: toml::Table::new(),
         }
     }
 
@@ -195,6 +202,7 @@ impl Config {
             config.lineage.namespace = namespace;
         }
         config.policy = raw.policy;
+        config.notify = raw.notify;
         Ok(config)
     }
 

@@ -24,6 +24,8 @@ use crate::notebook::{CellType, Destination, Notebook, NotebookFileError};
 use crate::policy::{self, PolicyError, RunCheck, RunCheckError, Violation};
 use crate::sandbox::{self, SandboxOptions, SandboxSettings};
 use outputs::{Effect, OutputRecorder};
+/// The tag of the banner cells a failed run's notebook gets; readers of executed notebooks skip them.
+pub use papermill::ERROR_CELL_TAG;
 use progress::Progress;
 
 /// How long to wait for the IOPub `idle` after the execute_reply before moving on without it.

@@ -5,7 +5,7 @@
 pub mod manifest;
 pub mod openlineage;
 pub mod query;
-mod sink;
+pub(crate) mod sink;
 
 use std::path::{Path, PathBuf};
 

@@ -1,12 +1,13 @@
 //! `runner schedule show SPEC`: the checked spec, with its next run times and the parameters the
-//! first of them gets; or every problem of the spec, each with its line.
+//! first of them gets; or every problem of the spec, each with its line. `runner schedule
+//! notify-test` is in `notify::command`.
 
 use std::path::Path;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{Value, json};
 
-use super::spec::{Event, Parameter, Spec, Target};
+use super::spec::{Parameter, Spec, Target};
 use super::trigger::{self, Readiness};
 use super::{next_runs, template};
 use crate::cli::{ScheduleArgs, ScheduleCommand};
@@ -27,12 +28,16 @@ pub async fn run(args: ScheduleArgs) -> u8 {
         ScheduleCommand::Backfill { name, from, to, repo } => serve::command::backfill(&name, from, to, &repo),
         ScheduleCommand::Pause { name, repo } => serve::command::pause(&name, true, &repo),
         ScheduleCommand::Resume { name, repo } => serve::command::pause(&name, false, &repo),
+        ScheduleCommand::NotifyTest(args) => crate::notify::command::run(args).await,
     }
 }
 
 fn show(spec: &Path, json: bool, now: DateTime<Utc>) -> u8 {
     match super::load(spec, now.date_naive()) {
         Ok(checked) => {
+            for warning in crate::notify::command::setup_warnings(spec, &checked) {
+                eprintln!("warning: {warning}");
+            }
             let view = view(&checked, now);
             if json {
                 println!("{view:#}");
@@ -136,7 +141,7 @@ fn view(spec: &Spec, now: chrono::DateTime<Utc>) -> Value {
         "notify": spec.notify.iter().map(|n| json!({
             "email": match &n.target { Target::Email(e) => Some(e), Target::Webhook(_) => None },
             "webhook": match &n.target { Target::Webhook(w) => Some(w), Target::Email(_) => None },
-            "on": n.on.iter().map(|e| match e { Event::Failure => "failure", Event::Success => "success", Event::Slow => "slow" }).collect::<Vec<_>>(),
+            "on": n.on.iter().map(|e| e.as_str()).collect::<Vec<_>>(),
             "slow_after_seconds": n.slow_after.map(|d| d.as_secs()),
         })).collect::<Vec<_>>(),
     })

@@ -105,11 +105,22 @@ pub enum Target {
     Webhook(String),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
 pub enum Event {
     Failure,
     Success,
     Slow,
+}
+
+impl Event {
+    /// The name the spec's `notify.on` uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Failure => "failure",
+            Self::Success => "success",
+            Self::Slow => "slow",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
