@@ -8,6 +8,7 @@ pub mod kernel;
 pub mod lineage;
 pub mod lint;
 pub mod notebook;
+pub mod pipeline;
 pub mod policy;
 pub mod sandbox;
 pub mod schedule;

@@ -39,7 +39,7 @@ async fn dispatch(cli: Cli) -> u8 {
         Command::Lint(args) => lint(&args),
         Command::Cell(args) => runner::interactive::run(args).await,
         Command::Lineage(args) => lineage(&args),
-        Command::Schedule(args) => runner::schedule::command::run(args),
+        Command::Schedule(args) => runner::schedule::command::run(args).await,
         Command::SandboxHelper { .. } => exit_code::INTERNAL,
     }
 }

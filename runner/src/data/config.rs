@@ -21,6 +21,7 @@
 //! namespace = "tiffin"
 //!
 //! [policy]                              # see `policy`
+//! [review]                              # see `pipeline::settings`
 //! ```
 
 use std::collections::BTreeMap;
@@ -87,6 +88,8 @@ pub struct Config {
     pub lineage: LineageConfig,
     /// The `[policy]` table, interpreted by the policy module.
     pub policy: toml::Table,
+    /// The `[review]` table, interpreted by the pipeline module.
+    pub review: toml::Table,
 }
 
 #[derive(Deserialize)]
@@ -99,6 +102,8 @@ struct RawConfig {
     lineage: RawLineage,
     #[serde(default)]
     policy: toml::Table,
+    #[serde(default)]
+    review: toml::Table,
 }
 
 #[derive(Deserialize)]
@@ -152,6 +157,7 @@ impl Config {
                 namespace: DEFAULT_NAMESPACE.into(),
             },
             policy: toml::Table::new(),
+            review: toml::Table::new(),
         }
     }
 
@@ -195,6 +201,7 @@ impl Config {
             config.lineage.namespace = namespace;
         }
         config.policy = raw.policy;
+        config.review = raw.review;
         Ok(config)
     }
 

@@ -72,6 +72,9 @@ pub struct Options {
     pub purpose: Option<String>,
     /// Where to write the run manifest instead of `runs/<run id>.json` beside the lineage file.
     pub manifest: Option<PathBuf>,
+    /// A trial run (a schedule's review): uploads are loaded and rolled back, and the run leaves
+    /// no lineage events, so no real table, label or lineage record changes.
+    pub trial: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -257,6 +260,7 @@ pub async fn run(job: &Job, stop: watch::Receiver<bool>) -> Result<Outcome, Exec
         parameters: job.parameters.clone(),
         purpose: job.options.purpose.clone(),
         manifest: job.options.manifest.clone(),
+        trial: job.options.trial,
     };
     let mut record =
         RunRecord::new(identity, &plan).map_err(|e| ExecError::Notebook(NotebookFileError::Read { path: job.input.clone(), source: e }))?;
@@ -347,9 +351,9 @@ async fn execute(
         return Err(ExecError::OutputsIncomplete);
     }
     if outcome == Outcome::Completed && !plan.uploads.is_empty() {
-        match data::upload_all(plan, &dirs.host_out, &output_labels, &record.run_id, true).await {
+        match data::upload_all(plan, &dirs.host_out, &output_labels, &record.run_id, !job.options.trial).await {
             Ok(uploaded) => {
-                data_path::report_uploads(&mut notebook, plan, &uploaded);
+                data_path::report_uploads(&mut notebook, plan, &uploaded, job.options.trial);
                 record.uploaded = uploaded;
             }
             Err(error) => outcome = Outcome::DataFailed(error),

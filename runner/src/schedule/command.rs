@@ -11,8 +11,12 @@ use crate::exec::exit_code;
 
 const SHOWN_RUNS: usize = 3;
 
-pub fn run(args: ScheduleArgs) -> u8 {
+pub async fn run(args: ScheduleArgs) -> u8 {
     match args.command {
+        ScheduleCommand::Preview { spec, json } => crate::pipeline::command::preview(&spec, json).await,
+        ScheduleCommand::Submit { spec, push, pull_request, json } => {
+            crate::pipeline::command::submit(&spec, crate::pipeline::review::SubmitOptions { push, pull_request }, json).await
+        }
         ScheduleCommand::Show { spec, json } => {
             let now = Utc::now();
             match super::load(&spec, now.date_naive()) {
