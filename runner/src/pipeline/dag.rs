@@ -69,8 +69,9 @@ fn header(spec: &Spec, paths: Paths) -> String {
     format!(
         r#""""Airflow DAG of the Tiffin schedule `{name}`.
 
-Generated from {spec_path}: do not edit. Change the spec and regenerate it with
-`runner schedule preview {spec_path}` (or `runner schedule submit`, which commits it).
+Generated from {spec_path}; do not edit.
+Change the spec, then regenerate with `runner schedule preview SPEC`
+(`runner schedule submit SPEC` commits it).
 
 Notebook: {notebook}
 Owner: {owner}
@@ -133,12 +134,8 @@ fn dag_block(spec: &Spec) -> String {
 fn wait_for_inputs_task(spec: &Spec, paths: Paths) -> String {
     let Some(trigger) = &spec.trigger else { return String::new() };
     let command = [
-        plain("runner"),
-        plain("schedule"),
-        plain("ready"),
-        plain(&paths.spec.to_string_lossy()),
-        plain("--logical-date"),
-        templated("{{ ds }}", spec.timezone),
+        vec![plain("runner"), plain("schedule"), plain("ready"), plain(&paths.spec.to_string_lossy())],
+        vec![plain("--logical-date"), templated("{{ ds }}", spec.timezone)],
     ];
     format!(
         "    wait_for_inputs = BashSensor(\n        task_id=\"wait_for_inputs\",\n        bash_command={},\n        \
@@ -151,32 +148,39 @@ fn wait_for_inputs_task(spec: &Spec, paths: Paths) -> String {
 
 /// The run itself: `runner exec` as the trial run and the embedded scheduler call it.
 fn run_notebook_task(spec: &Spec, paths: Paths) -> String {
-    let mut command = vec![plain("runner")];
-    command.extend(exec_arguments(spec, &paths.notebook.to_string_lossy()).iter().map(|arg| match arg {
-        Arg::Plain(text) => plain(text),
-        Arg::Template(text) => templated(text, spec.timezone),
-    }));
+    let mut command: Vec<Vec<String>> = exec_arguments(spec, &paths.notebook.to_string_lossy())
+        .iter()
+        .map(|group| {
+            group
+                .iter()
+                .map(|arg| match arg {
+                    Arg::Plain(text) => plain(text),
+                    Arg::Template(text) => templated(text, spec.timezone),
+                })
+                .collect()
+        })
+        .collect();
+    if let Some(first) = command.first_mut() {
+        first.insert(0, plain("runner"));
+    }
     format!(
         "    run_notebook = BashOperator(\n        task_id=\"run_notebook\",\n        bash_command={},\n    )\n",
         bash_command(&command)
     )
 }
 
-/// The Python expression of a command: one argument per line, after `IN_REPO`.
-fn bash_command(arguments: &[String]) -> String {
-    let mut lines = vec![format!("IN_REPO\n            + {}", literal(&Value::String(arguments[..3.min(arguments.len())].join(" "))))];
-    let mut rest = arguments.iter().skip(3).peekable();
-    while let Some(argument) = rest.next() {
-        // A flag and its values on one line: `-r name value`, `--purpose p`.
-        let mut line = format!(" {argument}");
-        while let Some(next) = rest.peek().filter(|next| !next.starts_with('-')) {
-            line.push(' ');
-            line.push_str(next);
-            rest.next();
-        }
-        lines.push(format!("            {}", literal(&Value::String(line))));
-    }
-    format!("(\n            {}\n        )", lines.join("\n"))
+/// The Python expression of a command, one option with its values per line, run in the
+/// repository (`IN_REPO`).
+fn bash_command(groups: &[Vec<String>]) -> String {
+    let lines: Vec<String> = groups
+        .iter()
+        .enumerate()
+        .map(|(i, group)| {
+            let text = group.join(" ");
+            if i == 0 { format!("IN_REPO + {}", literal(&Value::String(text))) } else { literal(&Value::String(format!(" {text}"))) }
+        })
+        .collect();
+    format!("(\n            {}\n        )", lines.join("\n            "))
 }
 
 /// A literal argument, safe for bash and Jinja.

@@ -11,12 +11,12 @@ pub enum Arg {
 }
 
 /// `exec NOTEBOOK -r/-p NAME VALUE ... --purpose P [--timeout S] [--cell-timeout S] [--memory M]
-/// --no-progress`. Text parameters go with `-r`, so they stay strings (`-p` would make "10" an
-/// int); other literals with `-p`. `--no-progress` is last and fixed: Airflow takes a command
-/// ending in `.sh` for a script's path.
-pub fn exec_arguments(spec: &Spec, notebook: &str) -> Vec<Arg> {
+/// --no-progress`, one option with its values per group. Text parameters go with `-r`, so they
+/// stay strings (`-p` would make "10" an int); other literals with `-p`. `--no-progress` is last
+/// and fixed: Airflow takes a command ending in `.sh` for a script's path.
+pub fn exec_arguments(spec: &Spec, notebook: &str) -> Vec<Vec<Arg>> {
     let plain = |text: &str| Arg::Plain(text.to_owned());
-    let mut args = vec![plain("exec"), plain(notebook)];
+    let mut groups = vec![vec![plain("exec"), plain(notebook)]];
     for (name, parameter) in &spec.parameters {
         let (flag, value) = match parameter {
             Parameter::Text(text) => ("-r", Arg::Template(text.clone())),
@@ -24,20 +24,20 @@ pub fn exec_arguments(spec: &Spec, notebook: &str) -> Vec<Arg> {
             Parameter::Float(f) => ("-p", plain(&crate::notebook::python::float_repr(*f))),
             Parameter::Bool(b) => ("-p", plain(if *b { "True" } else { "False" })),
         };
-        args.extend([plain(flag), plain(name), value]);
+        groups.push(vec![plain(flag), plain(name), value]);
     }
-    args.extend([plain("--purpose"), plain(&spec.purpose)]);
+    groups.push(vec![plain("--purpose"), plain(&spec.purpose)]);
     if let Some(timeout) = spec.limits.timeout {
-        args.extend([plain("--timeout"), plain(&timeout.as_secs().to_string())]);
+        groups.push(vec![plain("--timeout"), plain(&timeout.as_secs().to_string())]);
     }
     if let Some(cell_timeout) = spec.limits.cell_timeout {
-        args.extend([plain("--cell-timeout"), plain(&cell_timeout.as_secs().to_string())]);
+        groups.push(vec![plain("--cell-timeout"), plain(&cell_timeout.as_secs().to_string())]);
     }
     if let Some(memory) = spec.limits.memory {
-        args.extend([plain("--memory"), plain(&size(memory))]);
+        groups.push(vec![plain("--memory"), plain(&size(memory))]);
     }
-    args.push(plain("--no-progress"));
-    args
+    groups.push(vec![plain("--no-progress")]);
+    groups
 }
 
 /// `4G`, `512M`, or bytes: as `--memory` reads it.
