@@ -254,7 +254,7 @@ class _LogicalDate:
 def load_dag(path: Path) -> tuple[dict[str, Any], dict[str, Any], dict[str, dict[str, Any]]]:
     """Executes the DAG file with stand-ins for the Airflow and pendulum modules (neither is
     installed; running on Airflow is issue 7): its globals, the DAG's and the tasks' arguments."""
-    stubs = {
+    stubs: dict[str, dict[str, Any]] = {
         "pendulum": {"datetime": lambda y, m, d, tz: ("date", y, m, d, tz)},
         "airflow": {},
         "airflow.sdk": {"DAG": _Dag},
@@ -280,11 +280,11 @@ def load_dag(path: Path) -> tuple[dict[str, Any], dict[str, Any], dict[str, dict
         namespace: dict[str, Any] = {"__file__": str(path), "__name__": "dag"}
         exec(compile(path.read_text(encoding="utf-8"), str(path), "exec"), namespace)
     finally:
-        for name, module in saved.items():
-            if module is None:
+        for name, previous in saved.items():
+            if previous is None:
                 sys.modules.pop(name, None)
             else:
-                sys.modules[name] = module
+                sys.modules[name] = previous
     [dag] = DAGS
     return namespace, dag, {t.kwargs["task_id"]: t.kwargs for t in TASKS}
 

@@ -49,7 +49,10 @@ pub fn render(preview: &Preview, trial: &TrialRun, base: &str, base_commit: &str
     if let Some(failure) = trial.failure() {
         let _ = writeln!(out, "- **Failed**: {}", one_line(&failure));
     }
-    out.push_str("\n### Cells\n\n| cell | status | seconds |\n|---:|---|---:|\n");
+    out.push_str(
+        "\n### Cells\n\nNumbered as in the executed notebook (with its injected-parameters cell).\n\n\
+         | cell | status | seconds |\n|---:|---|---:|\n",
+    );
     for cell in manifest["cells"].as_array().into_iter().flatten() {
         let _ = writeln!(out, "| {} | {} | {} |", cell["cell"], text(&cell["status"]), seconds(&cell["seconds"]));
     }
