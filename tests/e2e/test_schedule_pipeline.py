@@ -694,6 +694,8 @@ def test_a_pull_request_is_opened_or_found(
         "/api/repos/acme/reports/pulls?head=acme:tiffin/region-totals"
     )
 
+    branch = git(project.repo, "rev-parse", "tiffin/region-totals")
     no_token = submit(runner, project, "--pull-request", env={"TIFFIN_TEST_TOKEN": None})
-    assert no_token.returncode == 3, no_token.describe()
+    assert no_token.returncode == EXIT_USAGE, no_token.describe()
     assert "the variable TIFFIN_TEST_TOKEN (token_env in [review]) is not set" in no_token.stderr
+    assert git(project.repo, "rev-parse", "tiffin/region-totals") == branch, "checked first"

@@ -35,6 +35,15 @@ pub enum CodeHostError {
     ExistingNotFound(String),
 }
 
+/// The repository (`owner/name`) and the API token the settings name: checked before anything is
+/// created, so a missing token stops a submission early.
+pub fn credentials(settings: &ReviewSettings) -> Result<(&str, String), CodeHostError> {
+    let repository = settings.repository.as_deref().ok_or(CodeHostError::NoRepository)?;
+    let token_env = settings.token_env.as_deref().ok_or(CodeHostError::NoTokenEnv)?;
+    let token = std::env::var(token_env).ok().filter(|t| !t.is_empty()).ok_or_else(|| CodeHostError::NoToken(token_env.to_owned()))?;
+    Ok((repository, token))
+}
+
 /// Opens a pull request of `head` onto `base`, or finds the one already open.
 pub async fn open_pull_request(
     settings: &ReviewSettings,
@@ -43,9 +52,7 @@ pub async fn open_pull_request(
     title: &str,
     body: &str,
 ) -> Result<PullRequest, CodeHostError> {
-    let repository = settings.repository.as_deref().ok_or(CodeHostError::NoRepository)?;
-    let token_env = settings.token_env.as_deref().ok_or(CodeHostError::NoTokenEnv)?;
-    let token = std::env::var(token_env).ok().filter(|t| !t.is_empty()).ok_or_else(|| CodeHostError::NoToken(token_env.to_owned()))?;
+    let (repository, token) = credentials(settings)?;
     let client = reqwest::Client::builder()
         .timeout(TIMEOUT)
         .user_agent(concat!("tiffin-runner/", env!("CARGO_PKG_VERSION")))

@@ -218,9 +218,10 @@ fn shell_quote(pieces: &[Result<&str, Macro>], zone: Tz) -> String {
     out
 }
 
-/// Text Jinja leaves alone; text holding a Jinja opener (`{%`, `{#`) goes in a Jinja string literal.
+/// Text Jinja leaves alone; text holding a Jinja opener (`{%`, `{#`, `{{`) goes in a Jinja string
+/// literal.
 fn jinja_text(text: &str) -> String {
-    if text.contains("{%") || text.contains("{#") {
+    if ["{%", "{#", "{{"].iter().any(|opener| text.contains(opener)) {
         format!("{{{{ \"{}\" }}}}", text.replace('\\', "\\\\").replace('"', "\\\""))
     } else {
         text.to_owned()

@@ -24,6 +24,8 @@ pub enum ReviewError {
     Trial(#[from] TrialError),
     #[error("preparing the trial run's directory {0}: {1}")]
     Scratch(PathBuf, std::io::Error),
+    #[error(transparent)]
+    CodeHost(#[from] CodeHostError),
 }
 
 #[derive(Debug, Clone, Default)]
@@ -71,6 +73,9 @@ pub async fn submit(preview: &Preview, options: &SubmitOptions) -> Result<Submit
     let settings = ReviewSettings::from_table(&Config::for_notebook(&preview.notebook_file, None)?.review)?;
     let repo = &preview.repo;
     let base_commit = repo.branch_commit(&settings.base)?.ok_or_else(|| GitError::NoBase(settings.base.clone()))?;
+    if options.pull_request {
+        codehost::credentials(&settings)?;
+    }
     // Inside .git: kept for inspection until the next submission, never in `git status`.
     let scratch = repo.git_dir()?.join("tiffin-trials").join(&preview.spec.name);
     if scratch.exists() {
