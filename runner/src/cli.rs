@@ -164,6 +164,11 @@ pub struct ExecArgs {
     /// a scheduler name the run before it starts.
     #[arg(long, value_name = "UUID")]
     pub run_id: Option<uuid::Uuid>,
+    /// A trial run (what `runner schedule submit` does): uploads are checked against their tables,
+    /// loaded and rolled back; no lineage event is emitted and no label stored. Its only record is
+    /// the manifest, hence --manifest is required.
+    #[arg(long, requires = "manifest")]
+    pub trial: bool,
 }
 
 #[derive(Debug, Args)]
@@ -191,6 +196,32 @@ pub enum ScheduleCommand {
     List {
         #[command(flatten)]
         repo: RepoArg,
+        /// Print JSON instead.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show what `submit` will commit: the spec, the generated Airflow DAG, the notebook's lint
+    /// findings, the policy's decision for the purpose and the lineage (inputs, outputs).
+    /// Exit code 0: schedulable, 1: not, 2: bad spec.
+    Preview {
+        spec: PathBuf,
+        /// Print JSON instead (the shape the JupyterLab extension reads; see the README).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the notebook once as a trial (uploads rolled back), then create the review branch
+    /// tiffin/<name>: one commit on the base branch with the notebook, the spec, the DAG and a test
+    /// plan. Exit code 0: created, 1: not schedulable or the trial failed, 2: bad spec or
+    /// repository, 3: created but the push or pull request failed.
+    Submit {
+        spec: PathBuf,
+        /// Push the branch to this remote (force-with-lease: a resubmission rewrites it).
+        #[arg(long, value_name = "REMOTE")]
+        push: Option<String>,
+        /// Open a pull request through the code host's API ([review] in tiffin.toml); pushes to
+        /// [review] remote unless --push names one.
+        #[arg(long)]
+        pull_request: bool,
         /// Print JSON instead.
         #[arg(long)]
         json: bool,
@@ -550,6 +581,7 @@ impl ExecArgs {
                 manifest: self.manifest,
                 run_id: self.run_id,
                 notebook_dir: self.notebook_dir,
+                trial: self.trial,
             },
         })
     }

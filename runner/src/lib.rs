@@ -9,6 +9,7 @@ pub mod lineage;
 pub mod lint;
 pub mod notebook;
 pub mod notify;
+pub mod pipeline;
 pub mod policy;
 pub mod sandbox;
 pub mod schedule;

@@ -23,6 +23,7 @@
 //! [policy]                              # see `policy`
 //!
 //! [notify]                              # SMTP and delivery settings, see `notify::settings`
+//! [review]                              # see `pipeline::settings`
 //! ```
 
 use std::collections::BTreeMap;
@@ -91,6 +92,8 @@ pub struct Config {
     pub policy: toml::Table,
     /// The `[notify]` table, interpreted by the notify module.
     pub notify: toml::Table,
+    /// The `[review]` table, interpreted by the pipeline module.
+    pub review: toml::Table,
 }
 
 #[derive(Deserialize)]
@@ -105,6 +108,7 @@ struct RawConfig {
     policy: toml::Table,
     #[serde(default)]
     notify: toml::Table,
+    review: toml::Table,
 }
 
 #[derive(Deserialize)]
@@ -159,6 +163,7 @@ impl Config {
             },
             policy: toml::Table::new(),
             notify: toml::Table::new(),
+            review: toml::Table::new(),
         }
     }
 
@@ -203,6 +208,7 @@ impl Config {
         }
         config.policy = raw.policy;
         config.notify = raw.notify;
+        config.review = raw.review;
         Ok(config)
     }
 

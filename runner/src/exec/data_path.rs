@@ -63,10 +63,15 @@ pub fn restore(notebook: &mut Notebook, originals: Originals) {
 }
 
 /// Adds "loaded N rows into ..." under each upload cell.
-pub fn report_uploads(notebook: &mut Notebook, plan: &Plan, uploaded: &[Uploaded]) {
+/// `trial`: the loads were rolled back, and the text says so.
+pub fn report_uploads(notebook: &mut Notebook, plan: &Plan, uploaded: &[Uploaded], trial: bool) {
     for done in uploaded {
         let Some(upload) = plan.uploads.iter().find(|upload| upload.cell.index + 1 == done.cell) else { continue };
-        let verb = if done.created { "created and loaded" } else { "loaded" };
+        let verb = match (trial, done.created) {
+            (true, _) => "trial run: checked and rolled back",
+            (false, true) => "created and loaded",
+            (false, false) => "loaded",
+        };
         let partition = upload.partition_value.as_ref().map(|p| format!(", partition {p}")).unwrap_or_default();
         let (source, table, mode) = (&upload.source, &upload.cell.table, upload.cell.mode.name());
         let text = format!("{verb} {} rows into {source}.{table} ({mode}{partition})\n", done.rows);

@@ -78,6 +78,9 @@ pub struct Options {
     pub notebook_dir: Option<PathBuf>,
     /// The run's id in the manifest and lineage; a new one when unset.
     pub run_id: Option<uuid::Uuid>,
+    /// A trial run (a schedule's review): uploads are loaded and rolled back, and the run leaves
+    /// no lineage events, so no real table, label or lineage record changes.
+    pub trial: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -271,6 +274,7 @@ pub async fn run(job: &Job, stop: watch::Receiver<bool>) -> Result<Outcome, Exec
         purpose: job.options.purpose.clone(),
         manifest: job.options.manifest.clone(),
         run_id: job.options.run_id,
+        trial: job.options.trial,
     };
     let mut record =
         RunRecord::new(identity, &plan).map_err(|e| ExecError::Notebook(NotebookFileError::Read { path: job.input.clone(), source: e }))?;
@@ -361,9 +365,9 @@ async fn execute(
         return Err(ExecError::OutputsIncomplete);
     }
     if outcome == Outcome::Completed && !plan.uploads.is_empty() {
-        match data::upload_all(plan, &dirs.host_out, &output_labels, &record.run_id, true).await {
+        match data::upload_all(plan, &dirs.host_out, &output_labels, &record.run_id, !job.options.trial).await {
             Ok(uploaded) => {
-                data_path::report_uploads(&mut notebook, plan, &uploaded);
+                data_path::report_uploads(&mut notebook, plan, &uploaded, job.options.trial);
                 record.uploaded = uploaded;
             }
             Err(error) => outcome = Outcome::DataFailed(error),

@@ -33,6 +33,8 @@ pub struct RunRecord {
     sandbox: Value,
     start_sent: bool,
     schemas: Option<openlineage::Schemas>,
+    /// A trial run emits no lineage events: its manifest is its only record.
+    trial: bool,
 }
 
 /// Who is running what: the run's identity before anything runs.
@@ -44,6 +46,8 @@ pub struct RunIdentity<'a> {
     /// `--manifest FILE`; by default `runs/<run id>.json` beside the lineage file.
     pub manifest: Option<PathBuf>,
     pub run_id: Option<uuid::Uuid>,
+    /// A trial run: the manifest is written, no lineage event is emitted.
+    pub trial: bool,
 }
 
 impl RunRecord {
@@ -68,6 +72,7 @@ impl RunRecord {
             sandbox: Value::Null,
             start_sent: false,
             schemas: None,
+            trial: identity.trial,
         })
     }
 
@@ -137,6 +142,9 @@ impl RunRecord {
     }
 
     async fn emit(&self, plan: &Plan, events: &[Value]) {
+        if self.trial {
+            return;
+        }
         if let Err(error) = sink::append(&plan.config.lineage.file, events) {
             tracing::error!(%error, "lineage events could not be recorded");
             eprintln!("runner: warning: lineage events could not be recorded: {error}");

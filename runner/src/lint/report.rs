@@ -33,6 +33,13 @@ fn plural(n: usize, word: &str) -> String {
 
 /// The findings as a JSON array of objects: cell, cell_id (or null), line, rule, severity, message.
 pub fn json(findings: &[Finding]) -> String {
+    let mut text = serde_json::to_string_pretty(&values(findings)).unwrap_or_else(|_| "[]".into());
+    text.push('\n');
+    text
+}
+
+/// The array [`json`] prints.
+pub fn values(findings: &[Finding]) -> Value {
     let items: Vec<Value> = findings
         .iter()
         .map(|f| {
@@ -46,9 +53,7 @@ pub fn json(findings: &[Finding]) -> String {
             })
         })
         .collect();
-    let mut text = serde_json::to_string_pretty(&Value::Array(items)).unwrap_or_else(|_| "[]".into());
-    text.push('\n');
-    text
+    Value::Array(items)
 }
 
 #[cfg(test)]

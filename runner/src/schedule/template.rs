@@ -8,7 +8,7 @@ use chrono_tz::Tz;
 
 /// One macro found in a value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Macro {
+pub enum Macro {
     Ds,
     DsNodash,
     Ts,
@@ -32,8 +32,8 @@ fn parse_macro(inner: &str) -> Result<Macro, String> {
     }
 }
 
-/// Text and macros, in order.
-fn pieces(value: &str) -> Result<Vec<Result<&str, Macro>>, String> {
+/// Text (`Ok`) and macros (`Err`), in order.
+pub fn pieces(value: &str) -> Result<Vec<Result<&str, Macro>>, String> {
     let mut pieces = Vec::new();
     let mut rest = value;
     while let Some(start) = rest.find("{{") {
