@@ -93,9 +93,7 @@ pub struct ExecArgs {
     /// Kernel to use instead of the notebook's kernelspec.
     #[arg(short = 'k', long, value_name = "NAME")]
     pub kernel: Option<String>,
-    /// Working directory of the kernel, and where tiffin.toml is looked for [default: the
-    /// notebook's directory]. A scheduler running a copy of the notebook points it at the
-    /// notebook's own directory.
+    /// Working directory of the kernel [default: the notebook's directory].
     #[arg(long, value_name = "DIR")]
     pub cwd: Option<PathBuf>,
     /// Seconds a cell may run before it is interrupted (then killed).
@@ -156,6 +154,12 @@ pub struct ExecArgs {
     /// .tiffin/runs/ without a tiffin.toml].
     #[arg(long, value_name = "FILE")]
     pub manifest: Option<PathBuf>,
+    /// The directory the notebook belongs to when it runs from a copy (as `runner serve` runs
+    /// the committed notebook): tiffin.toml is looked for from there, and the default warehouse
+    /// and the kernel's working directory without the sandbox are there [default: the notebook's
+    /// directory].
+    #[arg(long, value_name = "DIR")]
+    pub notebook_dir: Option<PathBuf>,
     /// The run's id (a UUID) in its manifest and lineage events [default: a new random one]; lets
     /// a scheduler name the run before it starts.
     #[arg(long, value_name = "UUID")]
@@ -531,6 +535,7 @@ impl ExecArgs {
                 purpose: self.purpose,
                 manifest: self.manifest,
                 run_id: self.run_id,
+                notebook_dir: self.notebook_dir,
             },
         })
     }

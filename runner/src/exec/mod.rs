@@ -72,6 +72,8 @@ pub struct Options {
     pub purpose: Option<String>,
     /// Where to write the run manifest instead of `runs/<run id>.json` beside the lineage file.
     pub manifest: Option<PathBuf>,
+    /// Where the notebook belongs (config, default warehouse, default cwd); its own directory when unset.
+    pub notebook_dir: Option<PathBuf>,
     /// The run's id in the manifest and lineage; a new one when unset.
     pub run_id: Option<uuid::Uuid>,
 }
@@ -82,6 +84,16 @@ pub struct Job {
     pub output: Destination,
     pub parameters: Map<String, Value>,
     pub options: Options,
+}
+
+impl Job {
+    /// The directory the notebook belongs to.
+    fn notebook_dir(&self) -> PathBuf {
+        self.options
+            .notebook_dir
+            .clone()
+            .unwrap_or_else(|| self.input.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf())
+    }
 }
 
 /// How a run ended. Cell numbers are 1-based positions in the executed notebook (banners aside).
@@ -242,10 +254,7 @@ pub async fn run(job: &Job, stop: watch::Receiver<bool>) -> Result<Outcome, Exec
         tracing::warn!("the notebook has no cell tagged `parameters`: parameters injected at the top");
         eprintln!("runner: warning: no cell is tagged `parameters`; the injected-parameters cell was put at the top");
     }
-    let cwd = match &job.options.cwd {
-        Some(dir) => dir.clone(),
-        None => job.input.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf(),
-    };
+    let cwd = job.options.cwd.clone().unwrap_or_else(|| job.notebook_dir());
     let mut launch = launch_for(job, &mut notebook, cwd)?;
     let kernel_name = job.options.kernel.clone().or_else(|| kernelspec_name(&notebook)).unwrap_or_else(|| "python3".into());
     let spec = kernel::spec::find(&kernel_name).map_err(KernelError::from)?;
@@ -369,10 +378,7 @@ async fn execute(
 /// The data cells' plan: sources resolved and parameters bound, before anything runs.
 fn data_plan(job: &Job, notebook: &Notebook) -> Result<Plan, ExecError> {
     let cells = data::cells::find(notebook)?;
-    let config = match &job.options.cwd {
-        Some(cwd) => data::config::Config::for_dir(cwd, job.options.config.as_deref())?,
-        None => data::config::Config::for_notebook(&job.input, job.options.config.as_deref())?,
-    };
+    let config = data::config::Config::for_dir(&job.notebook_dir(), job.options.config.as_deref())?;
     let mut values = params::defaults(notebook);
     values.extend(job.parameters.clone());
     data::plan(cells, config, &values).map_err(ExecError::DataPlan)

@@ -76,7 +76,7 @@ pub fn start(repo: &Repo, run: &RunRow, spec: &Spec, notebook: &str, logical: Da
         .arg(&input)
         .arg("--output")
         .arg(record.join(RecordFiles::EXECUTED))
-        .arg("--cwd")
+        .arg("--notebook-dir")
         .arg(&home)
         .arg("--manifest")
         .arg(record.join(RecordFiles::MANIFEST))
