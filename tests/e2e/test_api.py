@@ -13,7 +13,9 @@ import signal
 import socket
 import stat
 import subprocess
+import sys
 import time
+import tomllib
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from conftest import RunHandle, Runner, code, make_notebook, write_notebook
+from conftest import REPO_ROOT, RunHandle, Runner, code, make_notebook, write_notebook
 
 EXIT_USAGE = 2
 WAIT = 90.0
@@ -479,3 +481,59 @@ def test_a_stale_socket_is_replaced(serve: Callable[..., Daemon], repo: Path) ->
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert daemon.stop() == 0
     assert not path.exists()
+
+
+def test_jupyter_server_proxy_starts_the_api_on_its_unix_socket(
+    runner: Runner, repo: Path, tmp_path: Path
+) -> None:
+    """kernel-ext's `jupyter_serverproxy_servers` entry: the server-process options it returns,
+    and its command, run as jupyter-server-proxy runs it, serves the API on the given socket."""
+    pyproject = tomllib.loads((REPO_ROOT / "kernel-ext" / "pyproject.toml").read_text())
+    entry = pyproject["project"]["entry-points"]["jupyter_serverproxy_servers"]
+    assert entry == {"tiffin-scheduler": "tiffin.server_proxy:setup_scheduler"}
+    probe = (
+        "import json, tiffin.server_proxy as proxy\n"
+        "config = dict(proxy.setup_scheduler())\n"
+        "config['command'] = config['command']()\n"
+        "print(json.dumps(config))\n"
+    )
+    # The worktree's kernel-ext, not an installed copy.
+    env = {**runner.env, "PYTHONPATH": str(REPO_ROOT / "kernel-ext" / "src")}
+    env["TIFFIN_RUNNER"] = str(runner.binary)
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=repo, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    config = json.loads(result.stdout)
+    command = config.pop("command")
+    assert config == {
+        "unix_socket": True,
+        "absolute_url": False,
+        "timeout": 30,
+        "launcher_entry": {"enabled": False},
+    }
+    assert command == [
+        str(runner.binary),
+        "serve",
+        "--repo",
+        str(repo),
+        "--socket",
+        "{unix_socket}",
+    ]
+
+    # jupyter-server-proxy makes a private directory and substitutes the socket path.
+    private = tmp_path / "jsp"
+    private.mkdir(mode=0o700)
+    socket_path = private / "sock"
+    argv = [part.replace("{unix_socket}", str(socket_path)) for part in command[1:]]
+    daemon = Daemon(runner.start_raw(argv), socket_path)
+    try:
+        daemon.ready()
+        assert [s["name"] for s in daemon.api.get("/api/v1/schedules").json()] == [
+            "bad",
+            "ok",
+            "slow",
+        ]
+    finally:
+        assert daemon.stop() == 0
+    assert not socket_path.exists()
