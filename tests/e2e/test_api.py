@@ -393,6 +393,10 @@ def test_requests_that_leave_the_repository_or_are_malformed(
     assert api.post("/api/v1/schedules/nope/run").status == 404
     assert api.get("/api/v1/nothing-here").status == 404
     assert api.get("/api/v1/nothing-here").error()
+    for method, path in [("DELETE", "/api/v1/schedules/ok"), ("GET", "/api/v1/schedules/ok/run")]:
+        reply = api.request(method, path)
+        assert reply.status == 405, (method, path)
+        assert "method" in reply.error()
     assert api.get("/api/v1/schedules/ok/runs?limit=lots").status == 400
 
     assert api.post("/api/v1/schedules/ok/pause", b'{"paused": true}').status == 200

@@ -61,7 +61,7 @@ pub fn routes() -> Routes {
 
 /// The API's router; with a token, every request must carry it.
 pub fn router(state: ApiState, token: Option<Token>) -> Router {
-    let router = routes().router.fallback(unknown_route).with_state(state);
+    let router = routes().router.fallback(unknown_route).method_not_allowed_fallback(wrong_method).with_state(state);
     match token {
         Some(token) => router.layer(middleware::from_fn_with_state(token, require_token)),
         None => router,
@@ -70,6 +70,10 @@ pub fn router(state: ApiState, token: Option<Token>) -> Router {
 
 async fn unknown_route() -> ApiError {
     ApiError::NotFound("no such API route".into())
+}
+
+async fn wrong_method() -> ApiError {
+    ApiError::MethodNotAllowed
 }
 
 async fn openapi_document() -> Response {
