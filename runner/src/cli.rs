@@ -314,6 +314,15 @@ pub struct ServeArgs {
     /// Read the time from FILE (RFC 3339) instead of the system clock: for tests and rehearsals.
     #[arg(long, value_name = "FILE")]
     pub clock_file: Option<PathBuf>,
+    /// The HTTP API's unix socket (mode 0600, no token) [default: <repo>/.tiffin/serve/api.sock].
+    #[arg(long, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+    /// Serve the HTTP API on this loopback address too (e.g. 127.0.0.1:8765), with a token.
+    #[arg(long, value_name = "ADDR", requires = "token_file")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// The file holding the bearer token that requests on --listen must carry.
+    #[arg(long, value_name = "FILE", requires = "listen")]
+    pub token_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -1,5 +1,6 @@
 //! Tiffin's runner: executes Jupyter notebooks on a real kernel, and checks them for scheduling.
 
+pub mod api;
 pub mod cli;
 pub mod data;
 pub mod exec;

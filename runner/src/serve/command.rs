@@ -4,13 +4,14 @@
 //! not; the daemon picks up queued runs and cancellations on its next turn.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::Path;
 
 use chrono::{NaiveTime, TimeZone, Utc};
 use serde_json::{Value, json};
 
-use super::store::{NewRun, RunRow, RunStatus, ScheduleRow, Store, Trigger};
-use super::{ServeError, ServeOptions, checked_spec, clock::Clock, repo, state_dir};
+use super::store::{RunRow, RunStatus, Store, Trigger};
+use super::{ServeError, ServeOptions, actions, checked_spec, clock::Clock, records, repo, state_dir};
+use crate::api::ApiOptions;
 use crate::cli::{RepoArg, RunsArgs, ServeArgs};
 use crate::exec::exit_code;
 use crate::schedule::{cadence, spec as spec_file};
@@ -26,6 +27,8 @@ pub enum CommandError {
     Store(#[from] super::store::StoreError),
     #[error(transparent)]
     Repo(#[from] repo::RepoError),
+    #[error(transparent)]
+    Action(#[from] actions::ActionError),
     #[error("{0}")]
     Refused(String),
 }
@@ -60,6 +63,7 @@ pub async fn serve(args: ServeArgs, stop: tokio::sync::watch::Receiver<bool>) ->
         trigger_poll: args.trigger_poll,
         keep: chrono::Duration::days(i64::from(args.keep_days)),
         clock: args.clock_file.map_or(Clock::System, Clock::File),
+        api: ApiOptions { socket: args.socket, tcp: args.listen.zip(args.token_file) },
     };
     match super::serve(options, stop).await {
         Ok(()) => 0,
@@ -70,42 +74,28 @@ pub async fn serve(args: ServeArgs, stop: tokio::sync::watch::Receiver<bool>) ->
     }
 }
 
-/// A schedule with its next time and latest run, as `list` shows it.
-fn schedule_view(store: &Store, row: &ScheduleRow) -> Result<Value, CommandError> {
-    let spec = checked_spec(row);
-    let next = spec.as_ref().ok().and_then(|spec| cadence::next_runs(spec, Utc::now(), 1).first().map(chrono::DateTime::to_rfc3339));
-    let latest = store.runs(Some(&row.name), 1)?.into_iter().next();
-    Ok(json!({
-        "name": row.name,
-        "spec": row.spec_path,
-        "notebook": row.notebook,
-        "commit": row.commit,
-        "active": row.active,
-        "paused": row.paused,
-        "cadence": spec.as_ref().ok().map(|s| s.cron.clone()),
-        "timezone": spec.as_ref().ok().map(|s| s.timezone.name()),
-        "next_run": if row.paused || !row.active { None } else { next },
-        "latest_run": latest,
-        "problem": spec.err(),
-    }))
-}
-
 pub fn list(repo: &RepoArg, as_json: bool) -> u8 {
     report((|| {
         let store = open(repo)?;
-        let views: Vec<Value> =
-            store.schedules()?.iter().filter(|row| row.active).map(|row| schedule_view(&store, row)).collect::<Result<_, _>>()?;
+        let views = actions::schedules(&store, None)?;
         if as_json {
-            println!("{:#}", Value::Array(views));
+            println!("{:#}", json!(views));
             return Ok(());
         }
         let mut out = String::new();
         for view in &views {
-            let text = |key: &str| view[key].as_str().unwrap_or("-").to_owned();
-            let state = if view["paused"] == true { "paused".to_owned() } else { format!("next {}", text("next_run")) };
-            let latest = view["latest_run"]["status"].as_str().map(|s| format!(", last run {s}")).unwrap_or_default();
-            let _ = writeln!(out, "{}  {} ({} {}), {state}{latest}", text("name"), text("notebook"), text("cadence"), text("timezone"));
-            if let Some(problem) = view["problem"].as_str() {
+            let text = |value: Option<&str>| value.unwrap_or("-").to_owned();
+            let state = if view.paused { "paused".to_owned() } else { format!("next {}", text(view.next_run.as_deref())) };
+            let latest = view.latest_run.as_ref().map(|run| format!(", last run {}", run.status.as_str())).unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "{}  {} ({} {}), {state}{latest}",
+                view.name,
+                view.notebook,
+                text(view.cadence.as_deref()),
+                text(view.timezone)
+            );
+            if let Some(problem) = &view.problem {
                 let _ = writeln!(out, "  does not run: {problem}");
             }
         }
@@ -117,42 +107,18 @@ pub fn list(repo: &RepoArg, as_json: bool) -> u8 {
     })())
 }
 
-/// Queues a new attempt of one logical time of a schedule.
-fn queue(store: &mut Store, row: &ScheduleRow, logical_time: &str, trigger: Trigger) -> Result<RunRow, CommandError> {
-    let run = NewRun {
-        schedule: &row.name,
-        logical_time,
-        trigger,
-        commit: &row.commit,
-        status: RunStatus::Queued,
-        not_before: None,
-        wait_until: None,
-    };
-    Ok(store.queue_attempt(&run)?)
-}
-
 pub fn run_now(name: &str, repo: &RepoArg) -> u8 {
     report((|| {
-        let mut store = open(repo)?;
-        let row = store.schedule(name)?;
-        let spec = checked_spec(&row).map_err(CommandError::Refused)?;
-        let logical = Utc::now().with_timezone(&spec.timezone).to_rfc3339_opts(chrono::SecondsFormat::Secs, false);
-        let run = queue(&mut store, &row, &logical, Trigger::Manual)?;
-        println!("queued run {} of {name} (logical time {logical})", run.id);
+        let run = actions::run_now(&mut open(repo)?, name)?;
+        println!("queued run {} of {name} (logical time {})", run.id, run.logical_time);
         Ok(())
     })())
 }
 
 pub fn retry(id: &str, repo: &RepoArg) -> u8 {
     report((|| {
-        let mut store = open(repo)?;
-        let finished = store.run(id)?;
-        if !finished.status.is_final() {
-            return Err(CommandError::Refused(format!("run {id} is {}: only a finished run can be retried", finished.status.as_str())));
-        }
-        let row = store.schedule(&finished.schedule)?;
-        let run = queue(&mut store, &row, &finished.logical_time, Trigger::Retry)?;
-        println!("queued run {} (attempt {} of {})", run.id, run.attempt, finished.logical_time);
+        let run = actions::retry(&mut open(repo)?, id)?;
+        println!("queued run {} (attempt {} of {})", run.id, run.attempt, run.logical_time);
         Ok(())
     })())
 }
@@ -199,7 +165,7 @@ pub fn backfill(name: &str, from: chrono::NaiveDate, to: chrono::NaiveDate, repo
             )));
         }
         for time in &times {
-            queue(&mut store, &row, &time.to_rfc3339(), Trigger::Backfill)?;
+            actions::queue(&mut store, &row, &time.to_rfc3339(), Trigger::Backfill)?;
         }
         println!("queued {} runs of {name}, {} to {}", times.len(), times[0].to_rfc3339(), times[times.len() - 1].to_rfc3339());
         Ok(())
@@ -220,10 +186,7 @@ pub fn runs(args: &RunsArgs) -> u8 {
         let store = open(&args.repo)?;
         if let Some(id) = &args.run {
             let run = store.run(id)?;
-            let manifest: Value = std::fs::read(PathBuf::from(&run.record_dir).join(super::launch::RecordFiles::MANIFEST))
-                .ok()
-                .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-                .unwrap_or(Value::Null);
+            let manifest = records::manifest(Path::new(&run.record_dir)).unwrap_or(Value::Null);
             if args.json {
                 println!("{:#}", json!({"run": run, "manifest": manifest}));
             } else {

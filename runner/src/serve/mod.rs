@@ -4,6 +4,7 @@
 //! record. All state is in SQLite (`store`), so a daemon that is killed and restarted neither loses
 //! nor repeats a run: a run still going is adopted, one whose runner died is queued again.
 
+pub mod actions;
 pub mod clock;
 pub mod command;
 pub mod launch;
@@ -48,6 +49,8 @@ pub enum ServeError {
     Locked(PathBuf),
     #[error("the branch `{0}` does not exist in the repository")]
     NoBranch(String),
+    #[error(transparent)]
+    Api(#[from] crate::api::StartError),
 }
 
 pub struct ServeOptions {
@@ -59,6 +62,7 @@ pub struct ServeOptions {
     /// Records of runs finished longer ago than this are deleted.
     pub keep: chrono::Duration,
     pub clock: Clock,
+    pub api: crate::api::ApiOptions,
 }
 
 /// The scheduler's state directory of a repository: `.tiffin/serve` at its root.
@@ -117,6 +121,8 @@ pub async fn serve(options: ServeOptions, mut stop: watch::Receiver<bool>) -> Re
         return Err(ServeError::NoBranch(options.branch.clone()));
     }
     let store = Store::open(&state)?;
+    // Served until the daemon returns; dropping it stops the API and removes its socket.
+    let _api = crate::api::start(&options.api, &state).await?;
     let mut daemon = Daemon {
         repo,
         store,

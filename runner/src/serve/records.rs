@@ -16,8 +16,7 @@ use crate::exec::exit_code;
 /// How a run ended, from its manifest (the runner's own account) or, when the runner could not
 /// write one, from its exit code and the end of its log.
 pub fn ending(record: &Path, exit: Option<i32>, cancel_requested: bool) -> Ending {
-    let manifest: Option<Value> =
-        std::fs::read(record.join(RecordFiles::MANIFEST)).ok().and_then(|bytes| serde_json::from_slice(&bytes).ok());
+    let manifest = manifest(record);
     let interrupted = |message: Option<String>| Ending {
         status: if cancel_requested { RunStatus::Cancelled } else { RunStatus::Interrupted },
         exit_code: exit,
@@ -48,6 +47,11 @@ pub fn ending(record: &Path, exit: Option<i32>, cancel_requested: bool) -> Endin
         _ => RunStatus::Failed,
     };
     Ending { status, exit_code, message, failing_cell }
+}
+
+/// The run's manifest (the runner's account of it), if it wrote one that parses.
+pub fn manifest(record: &Path) -> Option<Value> {
+    std::fs::read(record.join(RecordFiles::MANIFEST)).ok().and_then(|bytes| serde_json::from_slice(&bytes).ok())
 }
 
 /// The last lines of the run's log: what the runner said before it stopped.

@@ -1,0 +1,33 @@
+//! What the handlers share: the scheduler's state file (the API's own connection to it), used
+//! off the async thread since SQLite blocks.
+
+use std::sync::{Arc, Mutex};
+
+use super::error::ApiError;
+use crate::serve::store::Store;
+
+#[derive(Clone)]
+pub struct ApiState {
+    store: Arc<Mutex<Store>>,
+}
+
+impl ApiState {
+    pub fn new(store: Store) -> Self {
+        Self { store: Arc::new(Mutex::new(store)) }
+    }
+
+    /// Runs `work` on the store on a blocking thread.
+    pub async fn with_store<T, F>(&self, work: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Store) -> Result<T, ApiError> + Send + 'static,
+    {
+        let store = Arc::clone(&self.store);
+        tokio::task::spawn_blocking(move || {
+            let mut store = store.lock().map_err(|_| ApiError::Internal("the state connection is poisoned".into()))?;
+            work(&mut store)
+        })
+        .await
+        .map_err(|e| ApiError::Internal(format!("the state task failed: {e}")))?
+    }
+}
