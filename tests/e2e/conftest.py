@@ -21,10 +21,12 @@ import json
 import os
 import signal
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -737,3 +739,46 @@ def run_papermill(
     if expect_ok:
         assert proc.returncode == 0, f"papermill reference run failed: {proc.stderr[-3000:]}"
     return nbformat.read(str(output), as_version=4)
+
+
+# --------------------------------------------------------------------------------------------
+# A webhook receiver (a chat service cannot exist here)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Receiver:
+    """A webhook receiver: answers the statuses in `answers` in turn (then 200)."""
+
+    url: str
+    bodies: list[dict[str, Any]]
+    answers: list[int]
+
+
+@pytest.fixture
+def webhook() -> Iterator[Receiver]:
+    bodies: list[dict[str, Any]] = []
+    answers: list[int] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("content-length", "0"))
+            assert self.headers.get("content-type") == "application/json"
+            bodies.append(json.loads(self.rfile.read(length)))
+            status = answers.pop(0) if answers else 200
+            self.send_response(status)
+            self.end_headers()
+            self.wfile.write(b"ok" if status == 200 else b"try later")
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield Receiver(f"http://127.0.0.1:{server.server_address[1]}/hooks/T0", bodies, answers)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()

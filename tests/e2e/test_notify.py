@@ -10,12 +10,10 @@ import re
 import socket
 import ssl
 import subprocess
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import Message
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +21,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
-from conftest import Runner, code, make_notebook, write_notebook
+from conftest import Receiver, Runner, code, make_notebook, write_notebook
 
 EXIT_NOT_DELIVERED = 1
 EXIT_USAGE = 2
@@ -91,44 +89,6 @@ def smtp_server() -> Iterator[SmtpServer]:
         yield SmtpServer(port, mailbox)
     finally:
         controller.stop()
-
-
-@dataclass
-class Receiver:
-    """A webhook receiver: answers the statuses in `answers` in turn (then 200)."""
-
-    url: str
-    bodies: list[dict[str, Any]]
-    answers: list[int]
-
-
-@pytest.fixture
-def webhook() -> Iterator[Receiver]:
-    bodies: list[dict[str, Any]] = []
-    answers: list[int] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            length = int(self.headers.get("content-length", "0"))
-            assert self.headers.get("content-type") == "application/json"
-            bodies.append(json.loads(self.rfile.read(length)))
-            status = answers.pop(0) if answers else 200
-            self.send_response(status)
-            self.end_headers()
-            self.wfile.write(b"ok" if status == 200 else b"try later")
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield Receiver(f"http://127.0.0.1:{server.server_address[1]}/hooks/T0", bodies, answers)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 def write_setup(

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from conftest import RunHandle, Runner, code, make_notebook, write_notebook
+from conftest import Receiver, RunHandle, Runner, code, make_notebook, write_notebook
 
 EXIT_USAGE = 2
 WAIT = 90.0
@@ -271,6 +271,51 @@ def test_a_failing_run_is_retried_then_reported_with_its_cell(
     assert "failed" in detail.stdout
     time.sleep(2)
     assert len(daemon.runs()) == 2, "no retry beyond the spec's count"
+
+
+def test_owners_hear_of_a_final_failure_once_and_of_successes_they_asked_for(
+    repo: Repo, serve: Callable[..., Serve], webhook: Receiver
+) -> None:
+    write_notebook(daily_notebook(body="1 / 0"), repo.root / "broken.ipynb")
+    write_notebook(daily_notebook(), repo.root / "report.ipynb")
+    failure_target = f'\n[[notify]]\nwebhook = "{webhook.url}"\n'
+    repo.write(
+        "broken.schedule.toml",
+        spec(
+            "broken",
+            "broken.ipynb",
+            extra='\n[retries]\ncount = 1\ndelay = "1s"\n' + failure_target,
+        ),
+    )
+    repo.write(
+        "report.schedule.toml",
+        spec(
+            "report",
+            "report.ipynb",
+            extra=f'\n[[notify]]\nwebhook = "{webhook.url}"\non = ["success"]\n',
+        ),
+    )
+    repo.commit()
+    daemon = serve(at="2026-11-26T06:00:30Z")
+    daemon.wait_for("the retry", lambda: len(daemon.runs("broken")) == 2)
+    daemon.set_time("2026-11-26T06:00:32Z")
+    broken = daemon.settled("broken", count=2)
+    daemon.settled("report")
+    daemon.wait_for("two notices", lambda: len(webhook.bodies) >= 2)
+    time.sleep(2)
+    texts = sorted(json.dumps(body) for body in webhook.bodies)
+    assert len(texts) == 2, texts  # the first, retried failure told nobody
+    failure = next(t for t in texts if "broken" in t)
+    assert broken[0]["id"] in failure
+    assert "ZeroDivisionError" in failure
+    assert "cell 3" in failure
+    assert "attempt 2" in failure
+    success = next(t for t in texts if "report" in t)
+    assert "succeeded" in success or "completed" in success, success
+    deliveries = (repo.root / ".tiffin/serve/notifications.jsonl").read_text().splitlines()
+    assert sorted(json.loads(line)["result"] for line in deliveries) == ["delivered"] * 2
+    pending = [r["notice_pending"] for r in daemon.runs()]
+    assert pending == [False] * 3, "every owed notice was sent"
 
 
 def test_run_now_and_cancel(repo: Repo, serve: Callable[..., Serve]) -> None:

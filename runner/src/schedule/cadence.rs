@@ -6,7 +6,7 @@
 
 use std::collections::BTreeSet;
 
-use chrono::{DateTime, Duration, LocalResult, NaiveTime, TimeZone, Utc};
+use chrono::{DateTime, Duration, LocalResult, NaiveTime, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 use croner::{Cron, JobType};
 
@@ -25,7 +25,9 @@ fn start_instant(spec: &Spec) -> Option<DateTime<Tz>> {
 
 /// The schedule's run times after `after`, in order, never before its start.
 pub fn runs_after<'a>(spec: &Spec, cron: &'a Cron, after: DateTime<Utc>) -> impl Iterator<Item = DateTime<Tz>> + 'a {
-    let mut from = after.with_timezone(&spec.timezone);
+    // Croner keeps the sub-second part of where it starts; cron times are whole minutes.
+    let whole_seconds = after.with_nanosecond(0).unwrap_or(after);
+    let mut from = whole_seconds.with_timezone(&spec.timezone);
     let mut inclusive = false;
     if let Some(start) = start_instant(spec)
         && start > from
@@ -180,6 +182,12 @@ mod tests {
         assert_eq!(after(&last_day, &cron, "2028-01-31T07:00:00Z", 1), ["2028-02-29T06:00:00+00:00"]);
         let (leap, cron) = spec("0 0 29 2 *", "UTC", "2026-01-01");
         assert_eq!(after(&leap, &cron, "2026-01-01T00:00:00Z", 2), ["2028-02-29T00:00:00+00:00", "2032-02-29T00:00:00+00:00"]);
+    }
+
+    #[test]
+    fn run_times_are_whole_minutes_whatever_the_instant_they_are_counted_from() {
+        let (daily, cron) = spec("0 6 * * *", "UTC", "2026-01-01");
+        assert_eq!(after(&daily, &cron, "2026-11-26T07:00:00.692260417Z", 1), ["2026-11-27T06:00:00+00:00"]);
     }
 
     #[test]

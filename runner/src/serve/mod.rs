@@ -8,15 +8,19 @@ pub mod actions;
 pub mod clock;
 pub mod command;
 pub mod launch;
+mod notices;
 pub mod records;
 pub mod repo;
 pub mod store;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
+use futures_util::StreamExt;
+use futures_util::future::LocalBoxFuture;
+use futures_util::stream::FuturesUnordered;
 use nix::fcntl::{Flock, FlockArg};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -24,6 +28,8 @@ use tokio::process::Child;
 use tokio::sync::watch;
 
 use crate::data::config::Config;
+use crate::notify;
+use crate::schedule::spec::Event;
 use crate::schedule::trigger::{self, Readiness};
 use crate::schedule::{ReadOn, Spec, cadence, spec as spec_file};
 use clock::Clock;
@@ -85,6 +91,16 @@ fn prepare_state_dir(repo_root: &Path) -> Result<PathBuf, ServeError> {
     Ok(dir)
 }
 
+/// Where every notice delivery is recorded, in the state directory.
+const DELIVERY_LOG: &str = "notifications.jsonl";
+
+/// A notice being delivered: the one a finished run owes, or a running run's slow notice.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum NoticeKey {
+    Ending(String),
+    Slow(String),
+}
+
 /// A run this daemon watches: its own child, or one adopted from a daemon that died.
 enum Watched {
     Child(Child),
@@ -96,6 +112,12 @@ struct Daemon {
     store: Store,
     options: ServeOptions,
     running: HashMap<String, Watched>,
+    /// The state directory (the delivery log is there).
+    state: PathBuf,
+    /// Notices being delivered: driven by the daemon's own loop while it waits between turns
+    /// (the notifier's futures are not `Send`, and need not be: the runtime has one thread).
+    deliveries: FuturesUnordered<LocalBoxFuture<'static, NoticeKey>>,
+    delivering: HashSet<NoticeKey>,
     /// Parsed specs by schedule name, with the text they were parsed from.
     specs: HashMap<String, (String, Spec)>,
     last_commit: Option<String>,
@@ -128,6 +150,9 @@ pub async fn serve(options: ServeOptions, mut stop: watch::Receiver<bool>) -> Re
         store,
         options,
         running: HashMap::new(),
+        state: state.clone(),
+        deliveries: FuturesUnordered::new(),
+        delivering: HashSet::new(),
         specs: HashMap::new(),
         last_commit: None,
         last_sync: None,
@@ -144,10 +169,11 @@ pub async fn serve(options: ServeOptions, mut stop: watch::Receiver<bool>) -> Re
             eprintln!("runner serve: {error}");
         }
         if stopping && daemon.running.is_empty() {
-            return Ok(());
+            return daemon.finish_notices().await;
         }
         tokio::select! {
             _ = tokio::time::sleep(TURN) => {}
+            Some(key) = daemon.deliveries.next(), if !daemon.deliveries.is_empty() => daemon.delivered(key)?,
             _ = stop.changed(), if !stopping => {
                 eprintln!("runner serve: stopping: no new runs; waiting for {} running", daemon.running.len());
             }
@@ -180,6 +206,7 @@ impl Daemon {
         }
         self.reap(now).await?;
         self.stop_cancelled()?;
+        self.send_notices(now)?;
         if stopping {
             return Ok(());
         }
@@ -390,7 +417,9 @@ impl Daemon {
             not_before,
             wait_until: None,
         });
-        let queued = self.store.finish(&run.id, &ending, now, next_run.as_ref())?;
+        let notice = notices::event_of(ending.status, next_run.is_some())
+            .is_some_and(|event| spec.as_ref().is_some_and(|spec| notices::wanted(spec, event)));
+        let queued = self.store.finish(&run.id, &ending, now, notice, next_run.as_ref())?;
         let finished = self.store.run(&run.id)?;
         tracing::info!(run = run.id, status = finished.status.as_str(), "finished");
         let record = Path::new(&finished.record_dir);
@@ -406,6 +435,70 @@ impl Daemon {
         }
         if let Some(queued) = queued {
             tracing::info!(run = queued.id, attempt = queued.attempt, trigger = ?queued.trigger, "queued again");
+        }
+        Ok(())
+    }
+
+    /// Sends the notices finished runs owe (one delivery per run at a time; the mark is cleared
+    /// when every target was tried) and the slow-run notices of running runs.
+    fn send_notices(&mut self, now: DateTime<Utc>) -> Result<(), ServeError> {
+        for run in self.store.notices_pending()? {
+            let key = NoticeKey::Ending(run.id.clone());
+            if self.delivering.contains(&key) {
+                continue;
+            }
+            if let Some(event) = notices::event_of(run.status, false) {
+                self.dispatch_notice(&run, event, key, now);
+            }
+        }
+        for run in self.store.runs_with_status(RunStatus::Running)? {
+            if run.slow_notified {
+                continue;
+            }
+            let Some(spec) = self.store.schedule(&run.schedule).ok().and_then(|row| self.spec(&row)) else { continue };
+            if notices::is_slow(&spec, &run, now) {
+                self.store.mark_slow_notified(&run.id)?;
+                self.dispatch_notice(&run, Event::Slow, NoticeKey::Slow(run.id.clone()), now);
+            }
+        }
+        Ok(())
+    }
+
+    /// Every target of a notice was tried.
+    fn delivered(&mut self, key: NoticeKey) -> Result<(), ServeError> {
+        self.delivering.remove(&key);
+        if let NoticeKey::Ending(id) = key {
+            self.store.mark_noticed(&id)?;
+        }
+        Ok(())
+    }
+
+    /// Starts delivering one notice to the schedule's targets.
+    fn dispatch_notice(&mut self, run: &RunRow, event: Event, key: NoticeKey, now: DateTime<Utc>) {
+        let Some(row) = self.store.schedule(&run.schedule).ok() else { return };
+        let Some(spec) = self.spec(&row) else { return };
+        let settings = self
+            .config_of(&row)
+            .and_then(|config| notify::Settings::from_config(&config).map_err(|e| e.to_string()))
+            .unwrap_or_else(|error| {
+                // Webhooks need no settings: they still go; e-mail fails in the delivery log.
+                tracing::error!(schedule = row.name, %error, "the [notify] settings cannot be used");
+                notify::Settings::default()
+            });
+        let notice = notices::notice(run, now);
+        let log = self.state.join(DELIVERY_LOG);
+        let targets = spec.notify;
+        self.delivering.insert(key.clone());
+        self.deliveries.push(Box::pin(async move {
+            notify::deliver(&settings, &targets, event, &notice, &log).await;
+            key
+        }));
+    }
+
+    /// Waits for the notices being delivered (when the daemon stops).
+    async fn finish_notices(&mut self) -> Result<(), ServeError> {
+        while let Some(key) = self.deliveries.next().await {
+            self.delivered(key)?;
         }
         Ok(())
     }

@@ -156,6 +156,8 @@ pub struct RunRow {
     pub record_dir: String,
     /// The record was deleted by the retention policy.
     pub record_pruned: bool,
+    /// It ended owing its owners a notice not sent yet.
+    pub notice_pending: bool,
 }
 
 /// A run to queue.
@@ -212,6 +214,7 @@ CREATE TABLE IF NOT EXISTS runs (
     slow_notified INTEGER NOT NULL DEFAULT 0,
     record_dir TEXT NOT NULL,
     record_pruned INTEGER NOT NULL DEFAULT 0,
+    notice_pending INTEGER NOT NULL DEFAULT 0,
     UNIQUE (schedule, logical_time, attempt)
 );
 CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status);
@@ -220,7 +223,7 @@ CREATE INDEX IF NOT EXISTS runs_by_schedule ON runs (schedule, queued_at);
 
 const RUN_COLUMNS: &str = "id, schedule, logical_time, trigger, attempt, status, commit_id, queued_at, not_before, wait_until, \
      started_at, finished_at, pid, pid_start, exit_code, message, failing_cell, cancel_requested, slow_notified, record_dir, \
-     record_pruned";
+     record_pruned, notice_pending";
 
 const SCHEDULE_COLUMNS: &str = "name, spec_path, notebook, commit_id, spec_text, first_seen, active, paused, last_tick, problem";
 
@@ -265,6 +268,7 @@ fn run_row(row: &Row) -> rusqlite::Result<RunRow> {
         slow_notified: row.get(18)?,
         record_dir: row.get(19)?,
         record_pruned: row.get(20)?,
+        notice_pending: row.get(21)?,
     })
 }
 
@@ -460,12 +464,14 @@ impl Store {
         Ok(())
     }
 
-    /// Records how a run ended, and queues `next` (a retry) in the same transaction.
+    /// Records how a run ended (and whether it owes a notice), and queues `next` (a retry) in the
+    /// same transaction.
     pub fn finish(
         &mut self,
         id: &str,
         ending: &Ending,
         finished: DateTime<Utc>,
+        notice: bool,
         next: Option<&NewRun>,
     ) -> Result<Option<RunRow>, StoreError> {
         let path = self.path.clone();
@@ -474,8 +480,9 @@ impl Store {
         let transaction = self.connection.transaction().map_err(fail)?;
         transaction
             .execute(
-                "UPDATE runs SET status = ?2, finished_at = ?3, exit_code = ?4, message = ?5, failing_cell = ?6 WHERE id = ?1",
-                params![id, ending.status.as_str(), timestamp(finished), ending.exit_code, ending.message, ending.failing_cell],
+                "UPDATE runs SET status = ?2, finished_at = ?3, exit_code = ?4, message = ?5, failing_cell = ?6, notice_pending = ?7 \
+                 WHERE id = ?1",
+                params![id, ending.status.as_str(), timestamp(finished), ending.exit_code, ending.message, ending.failing_cell, notice],
             )
             .map_err(fail)?;
         let queued = match next {
@@ -518,6 +525,19 @@ impl Store {
             )
             .map_err(self.fail())?;
         self.run(id)
+    }
+
+    /// Finished runs whose notice is not sent yet.
+    pub fn notices_pending(&self) -> Result<Vec<RunRow>, StoreError> {
+        let mut statement =
+            self.connection.prepare(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE notice_pending")).map_err(self.fail())?;
+        let rows = statement.query_map([], run_row).map_err(self.fail())?;
+        rows.collect::<Result<_, _>>().map_err(self.fail())
+    }
+
+    pub fn mark_noticed(&self, id: &str) -> Result<(), StoreError> {
+        self.connection.execute("UPDATE runs SET notice_pending = 0 WHERE id = ?1", [id]).map_err(self.fail())?;
+        Ok(())
     }
 
     pub fn mark_slow_notified(&self, id: &str) -> Result<(), StoreError> {
