@@ -541,3 +541,49 @@ def test_jupyter_server_proxy_starts_the_api_on_its_unix_socket(
     finally:
         assert daemon.stop() == 0
     assert not socket_path.exists()
+
+
+def test_preview_and_submit_a_spec_of_the_repository(
+    runner: Runner, serve: Callable[..., Daemon], repo: Path
+) -> None:
+    api = serve().ready().api
+    reply = api.post("/api/v1/preview", json.dumps({"spec": "ok.schedule.toml"}).encode())
+    assert reply.status == 200, reply.body
+    preview = reply.json()
+    cli = runner.run_raw(["schedule", "preview", str(repo / "ok.schedule.toml"), "--json"])
+    assert cli.returncode == 0, cli.describe()
+    assert preview["schedulable"] is True
+    assert preview["dag"] == json.loads(cli.stdout)["dag"], "the API previews what the CLI does"
+
+    for spec_path, status in [
+        ("../ok.schedule.toml", 400),
+        ("/etc/passwd", 400),
+        ("ok.ipynb", 400),
+        ("missing.schedule.toml", 404),
+    ]:
+        reply = api.post("/api/v1/preview", json.dumps({"spec": spec_path}).encode())
+        assert reply.status == status, (spec_path, reply.body)
+    assert api.post("/api/v1/preview", b"{not json").status == 400
+    assert api.post("/api/v1/submit", json.dumps({"spec": 3}).encode()).status == 422
+    assert (
+        api.post("/api/v1/submit", json.dumps({"spec": "ok.schedule.toml", "x": 1}).encode()).status
+        == 422
+    )
+
+    created = api.post("/api/v1/submit", json.dumps({"spec": "ok.schedule.toml"}).encode())
+    assert created.status == 201, created.body
+    submission = created.json()
+    assert submission["created"] is True
+    assert submission["branch"] == "tiffin/ok"
+    branch = subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", "refs/heads/tiffin/ok"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    assert branch.stdout.strip() == submission["commit"]
+
+    failed = api.post("/api/v1/submit", json.dumps({"spec": "bad.schedule.toml"}).encode())
+    assert failed.status == 422, failed.body
+    assert failed.json()["created"] is False
+    assert "no such customer" in failed.json()["error"]

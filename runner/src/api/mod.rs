@@ -57,14 +57,14 @@ impl Drop for RunningApi {
 }
 
 /// Binds the listeners and serves the API on background tasks. Call with the state lock held.
-pub async fn start(options: &ApiOptions, state_dir: &Path) -> Result<RunningApi, StartError> {
+pub async fn start(options: &ApiOptions, state_dir: &Path, repo_root: &Path) -> Result<RunningApi, StartError> {
     let tcp = match &options.tcp {
         Some((addr, token_file)) => Some((listen::bind_tcp(*addr).await?, listen::read_token(token_file)?)),
         None => None,
     };
     let socket = options.socket.clone().unwrap_or_else(|| state_dir.join("api.sock"));
     let unix = listen::bind_unix(&socket)?;
-    let state = ApiState::new(Store::open(state_dir)?);
+    let state = ApiState::new(Store::open(state_dir)?, repo_root.to_path_buf());
     let mut tasks = Vec::new();
     eprintln!("runner serve: API on unix socket {}", socket.display());
     let app = routes::router(state.clone(), None);

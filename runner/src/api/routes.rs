@@ -1,7 +1,9 @@
 //! The routes and their handlers. Each handler checks what the client gave (repository paths
 //! stay in the repository, run ids are UUIDs) before the store or a file is touched.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use chrono::Utc;
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path as UrlPath, Query, State};
@@ -10,11 +12,17 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router, middleware};
 use serde::Deserialize;
+use serde_json::Value;
 
 use super::auth::{Token, require_token};
 use super::error::ApiError;
 use super::state::ApiState;
 use super::{events, openapi, run_record};
+use crate::pipeline::{
+    self,
+    preview::Preview,
+    review::{self, SubmitOptions, Submitted},
+};
 use crate::serve::actions::{self, ScheduleView};
 use crate::serve::repo;
 use crate::serve::store::RunRow;
@@ -57,6 +65,8 @@ pub fn routes() -> Routes {
         .get("/api/v1/runs/{id}/events", run_events)
         .post("/api/v1/runs/{id}/cancel", cancel)
         .post("/api/v1/runs/{id}/retry", retry)
+        .post("/api/v1/preview", preview)
+        .post("/api/v1/submit", submit)
 }
 
 /// The API's router; with a token, every request must carry it.
@@ -202,4 +212,64 @@ async fn retry(State(state): State<ApiState>, UrlPath(id): UrlPath<String>) -> R
     let id = run_id(&id)?;
     let run = state.with_store(move |store| Ok(actions::retry(store, &id)?)).await?;
     Ok((StatusCode::ACCEPTED, Json(run)))
+}
+
+/// A spec named by a client: a `*.schedule.toml` file of the repository's work tree.
+fn spec_file(state: &ApiState, given: &str) -> Result<PathBuf, ApiError> {
+    let relative = repo_path(given)?;
+    if !relative.ends_with(repo::SPEC_SUFFIX) {
+        return Err(ApiError::BadRequest(format!("`{given}` is not a schedule spec (a *{} file)", repo::SPEC_SUFFIX)));
+    }
+    let path = state.root.join(&relative);
+    if !path.is_file() {
+        return Err(ApiError::NotFound(format!("no spec {relative} in the repository")));
+    }
+    Ok(path)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PreviewBody {
+    /// The spec, relative to the repository.
+    spec: String,
+}
+
+async fn preview(State(state): State<ApiState>, body: Result<Json<PreviewBody>, JsonRejection>) -> Result<Json<Value>, ApiError> {
+    let Json(body) = body?;
+    let path = spec_file(&state, &body.spec)?;
+    let preview = Preview::build(&path, Utc::now()).await.map_err(|e| ApiError::Unprocessable(e.to_string()))?;
+    Ok(Json(preview.to_json()))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SubmitBody {
+    spec: String,
+    /// Push the review branch to this remote.
+    #[serde(default)]
+    push: Option<String>,
+    /// Open a pull request ([review] in tiffin.toml).
+    #[serde(default)]
+    pull_request: bool,
+}
+
+/// Runs the trial and creates the review branch; answers when both are done (201), or with the
+/// failed trial or the reasons the schedule cannot run (422, nothing created).
+async fn submit(State(state): State<ApiState>, body: Result<Json<SubmitBody>, JsonRejection>) -> Result<Response, ApiError> {
+    let Json(body) = body?;
+    let path = spec_file(&state, &body.spec)?;
+    let preview = Preview::build(&path, Utc::now()).await.map_err(|e| ApiError::Unprocessable(e.to_string()))?;
+    if !preview.schedulable() {
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, Json(pipeline::command::unschedulable_json(&preview))).into_response());
+    }
+    let options = SubmitOptions { push: body.push, pull_request: body.pull_request };
+    let submitted = review::submit(&preview, &options).await.map_err(|e| match e {
+        review::ReviewError::Trial(_) | review::ReviewError::Scratch(..) => ApiError::Internal(e.to_string()),
+        other => ApiError::Unprocessable(other.to_string()),
+    })?;
+    let status = match &submitted {
+        Submitted::TrialFailed { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        Submitted::Created(_) => StatusCode::CREATED,
+    };
+    Ok((status, Json(pipeline::command::submitted_json(&preview, &submitted))).into_response())
 }

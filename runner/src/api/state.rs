@@ -1,6 +1,7 @@
 //! What the handlers share: the scheduler's state file (the API's own connection to it), used
 //! off the async thread since SQLite blocks.
 
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use super::error::ApiError;
@@ -9,11 +10,13 @@ use crate::serve::store::Store;
 #[derive(Clone)]
 pub struct ApiState {
     store: Arc<Mutex<Store>>,
+    /// The repository's work tree: specs given by the client are looked for under it only.
+    pub root: Arc<PathBuf>,
 }
 
 impl ApiState {
-    pub fn new(store: Store) -> Self {
-        Self { store: Arc::new(Mutex::new(store)) }
+    pub fn new(store: Store, root: PathBuf) -> Self {
+        Self { store: Arc::new(Mutex::new(store)), root: Arc::new(root) }
     }
 
     /// Runs `work` on the store on a blocking thread.

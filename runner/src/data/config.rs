@@ -108,6 +108,7 @@ struct RawConfig {
     policy: toml::Table,
     #[serde(default)]
     notify: toml::Table,
+    #[serde(default)]
     review: toml::Table,
 }
 

@@ -40,7 +40,7 @@ pub async fn submit(spec: &std::path::Path, options: SubmitOptions, json: bool) 
     };
     if !preview.schedulable() {
         if json {
-            println!("{:#}", json!({"created": false, "preview": preview.to_json()}));
+            println!("{:#}", unschedulable_json(&preview));
         } else {
             print!("{}", preview.human());
         }
@@ -60,37 +60,20 @@ pub async fn submit(spec: &std::path::Path, options: SubmitOptions, json: bool) 
             };
         }
     };
+    if json {
+        println!("{:#}", submitted_json(&preview, &submitted));
+    }
     match submitted {
         Submitted::TrialFailed { trial, test_plan } => {
             let failure = trial.failure().unwrap_or_default();
-            if json {
-                println!("{:#}", json!({"created": false, "test_plan": test_plan, "trial": trial_json(&trial), "error": failure}));
-            } else {
+            if !json {
                 print!("{test_plan}");
             }
             eprintln!("runner: the trial run failed: {failure}; nothing was submitted (executed notebook: {})", trial.notebook.display());
             exit_code::CELL_ERROR
         }
         Submitted::Created(done) => {
-            if json {
-                println!(
-                    "{:#}",
-                    json!({
-                        "created": true,
-                        "branch": done.branch,
-                        "commit": done.commit,
-                        "base": done.base,
-                        "base_commit": done.base_commit,
-                        "replaced": done.replaced,
-                        "files": [preview.notebook_path, preview.spec_path, preview.dag_path, done.test_plan_path],
-                        "pushed_to": done.pushed_to,
-                        "pull_request": done.pull_request.as_ref().map(|pr| json!({"url": pr.url, "number": pr.number, "existing": pr.existing})),
-                        "publish_error": done.publish_error,
-                        "test_plan": done.test_plan,
-                        "trial": trial_json(&done.trial),
-                    })
-                );
-            } else {
+            if !json {
                 let verb = match &done.replaced {
                     Some(old) => format!("replaced (was {})", short(old)),
                     None => "created".into(),
@@ -119,6 +102,37 @@ pub async fn submit(spec: &std::path::Path, options: SubmitOptions, json: bool) 
             }
         }
     }
+}
+
+/// What a submission did, as `--json` and the HTTP API give it.
+pub fn submitted_json(preview: &Preview, submitted: &Submitted) -> Value {
+    match submitted {
+        Submitted::TrialFailed { trial, test_plan } => json!({
+            "created": false,
+            "test_plan": test_plan,
+            "trial": trial_json(trial),
+            "error": trial.failure().unwrap_or_default(),
+        }),
+        Submitted::Created(done) => json!({
+            "created": true,
+            "branch": done.branch,
+            "commit": done.commit,
+            "base": done.base,
+            "base_commit": done.base_commit,
+            "replaced": done.replaced,
+            "files": [preview.notebook_path, preview.spec_path, preview.dag_path, done.test_plan_path],
+            "pushed_to": done.pushed_to,
+            "pull_request": done.pull_request.as_ref().map(|pr| json!({"url": pr.url, "number": pr.number, "existing": pr.existing})),
+            "publish_error": done.publish_error,
+            "test_plan": done.test_plan,
+            "trial": trial_json(&done.trial),
+        }),
+    }
+}
+
+/// A submission refused before its trial run: the schedule cannot run.
+pub fn unschedulable_json(preview: &Preview) -> Value {
+    json!({"created": false, "preview": preview.to_json()})
 }
 
 fn trial_json(trial: &super::trial::TrialRun) -> Value {

@@ -144,7 +144,7 @@ pub async fn serve(options: ServeOptions, mut stop: watch::Receiver<bool>) -> Re
     }
     let store = Store::open(&state)?;
     // Served until the daemon returns; dropping it stops the API and removes its socket.
-    let _api = crate::api::start(&options.api, &state).await?;
+    let _api = crate::api::start(&options.api, &state, &repo.root).await?;
     let mut daemon = Daemon {
         repo,
         store,
