@@ -4,6 +4,7 @@ pub mod api;
 pub mod cli;
 pub mod data;
 pub mod exec;
+pub mod git;
 pub mod interactive;
 pub mod kernel;
 pub mod lineage;

@@ -782,3 +782,10 @@ def webhook() -> Iterator[Receiver]:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+def git(repo: Path, *args: str) -> str:
+    """Runs real git in `repo`; its stdout."""
+    return subprocess.run(
+        ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True
+    ).stdout

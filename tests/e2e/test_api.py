@@ -23,15 +23,11 @@ from typing import Any
 
 import pytest
 
-from conftest import REPO_ROOT, RunHandle, Runner, code, make_notebook, write_notebook
+from conftest import REPO_ROOT, RunHandle, Runner, code, git, make_notebook, write_notebook
 
 EXIT_USAGE = 2
 WAIT = 90.0
 FINAL = {"succeeded", "failed", "refused", "cancelled", "expired", "interrupted"}
-
-
-def git(repo: Path, *args: str) -> None:
-    subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
 
 
 def spec(name: str, notebook: str) -> str:

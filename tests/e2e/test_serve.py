@@ -10,7 +10,6 @@ import json
 import os
 import signal
 import sqlite3
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,16 +17,10 @@ from typing import Any
 
 import pytest
 
-from conftest import Receiver, RunHandle, Runner, code, make_notebook, write_notebook
+from conftest import Receiver, RunHandle, Runner, code, git, make_notebook, write_notebook
 
 EXIT_USAGE = 2
 WAIT = 90.0
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True
-    ).stdout
 
 
 class Repo:
@@ -55,8 +48,8 @@ class Repo:
             return db.execute(sql).fetchall()
 
 
-def daily_notebook(body: str = "", upload: str = "daily") -> Any:
-    """A notebook whose parameter run_date lands in the warehouse as a partition."""
+def daily_notebook(body: str = "", upload: str = "daily", mode: str = "partition") -> Any:
+    """A notebook whose parameter run_date lands in the warehouse (as a partition, or appended)."""
     return make_notebook(
         [
             code('run_date = "unset"', tags=["parameters"]),
@@ -64,7 +57,11 @@ def daily_notebook(body: str = "", upload: str = "daily") -> Any:
                 f"import pandas as pd\n{body}\n"
                 "frame = pd.DataFrame({'day': [run_date], 'n': [1]})"
             ),
-            code(f"%%upload {upload} --mode partition --partition day=:run_date\nframe"),
+            code(
+                f"%%upload {upload} --mode partition --partition day=:run_date\nframe"
+                if mode == "partition"
+                else f"%%upload {upload} --mode append\nframe"
+            ),
         ]
     )
 
@@ -427,19 +424,27 @@ def test_a_data_trigger_waits_for_another_schedules_upload(
     assert repo.query("SELECT day, n FROM summary") == [("2026-11-26", 1)]
 
 
-def test_a_killed_daemon_neither_loses_nor_doubles_a_run(
-    repo: Repo, serve: Callable[..., Serve]
-) -> None:
+def running_job(repo: Repo, serve: Callable[..., Serve], seconds: int) -> Serve:
+    """A daemon running a job that sleeps, then appends one row (a doubled run would add two)."""
     write_notebook(
-        daily_notebook(body="import time\ntime.sleep(6)", upload="appended"),
+        daily_notebook(
+            body=f"import time\ntime.sleep({seconds})", upload="appended", mode="append"
+        ),
         repo.root / "job.ipynb",
     )
     repo.write("job.schedule.toml", spec("job", "job.ipynb"))
     repo.commit()
-    first = serve(at="2026-11-26T06:00:05Z")
-    first.wait_for(
-        "the run to start", lambda: [r["status"] for r in first.runs("job")] == ["running"]
+    daemon = serve(at="2026-11-26T06:00:05Z")
+    daemon.wait_for(
+        "the run to start", lambda: [r["status"] for r in daemon.runs("job")] == ["running"]
     )
+    return daemon
+
+
+def test_a_killed_daemon_neither_loses_nor_doubles_a_run(
+    repo: Repo, serve: Callable[..., Serve]
+) -> None:
+    first = running_job(repo, serve, seconds=6)
     assert first.handle is not None
     first.handle.popen.kill()  # SIGKILL: no chance to clean up
     first.handle.popen.wait()
@@ -454,23 +459,13 @@ def test_a_killed_daemon_neither_loses_nor_doubles_a_run(
 def test_a_run_whose_runner_died_with_the_daemon_is_retried_once(
     repo: Repo, serve: Callable[..., Serve]
 ) -> None:
-    write_notebook(
-        daily_notebook(body="import time\ntime.sleep(30)", upload="appended"),
-        repo.root / "job.ipynb",
-    )
-    repo.write("job.schedule.toml", spec("job", "job.ipynb"))
-    repo.commit()
-    first = serve(at="2026-11-26T06:00:05Z")
-    first.wait_for(
-        "the run to start", lambda: [r["status"] for r in first.runs("job")] == ["running"]
-    )
+    first = running_job(repo, serve, seconds=10)
     assert first.handle is not None
     # The whole process group dies at once, as in a machine crash: daemon, runner, kernel.
     os.killpg(first.handle.popen.pid, signal.SIGKILL)
     first.handle.popen.wait()
     time.sleep(1)
 
-    # The re-run sleeps as long: make it quick by moving no clock; just wait for it.
     second = serve()
     runs = second.settled("job", count=2)
     assert [(r["status"], r["attempt"], r["trigger"]) for r in runs] == [
@@ -511,3 +506,38 @@ def test_old_records_are_deleted_and_their_runs_kept(
     later.wait_for("the record to be deleted", lambda: not record.exists())
     kept = {r["id"]: r for r in later.runs("daily")}
     assert kept[runs[0]["id"]]["record_pruned"] is True
+
+
+def test_ready_answers_for_a_partition_or_an_upload_since(runner: Runner, tmp_path: Path) -> None:
+    with sqlite3.connect(tmp_path / "warehouse.db") as db:
+        db.execute("CREATE TABLE orders (day TEXT, n INTEGER)")
+        db.execute("INSERT INTO orders VALUES ('2026-11-25', 1)")
+    write_notebook(daily_notebook(upload="orders"), tmp_path / "load.ipynb")
+    spec_file = tmp_path / "report.schedule.toml"
+    spec_file.write_text(
+        spec(
+            "report",
+            "load.ipynb",
+            extra='\n[trigger]\ninputs = ["warehouse.orders"]\npartition = "day"\n',
+            start="2099-01-01",
+        )
+    )
+
+    def ready(day: str, *since: str) -> Any:
+        return runner.run_raw(["schedule", "ready", str(spec_file), "--logical-date", day, *since])
+
+    assert ready("2026-11-25").returncode == 0
+    waiting = ready("2026-11-26")
+    assert waiting.returncode == 1, waiting.describe()
+    assert (
+        "warehouse.orders: no rows with day = 2026-11-26, and never uploaded by Tiffin"
+        in waiting.stdout
+    )
+
+    before = "2026-01-01T00:00:00Z"
+    loaded = runner.run(tmp_path / "load.ipynb", "-r", "run_date", "2026-11-20")
+    assert loaded.returncode == 0, loaded.describe()
+    # An upload counts for any day when no --since bounds it, and only after --since otherwise.
+    assert ready("2026-11-26").returncode == 0
+    assert ready("2026-11-26", "--since", before).returncode == 0
+    assert ready("2026-11-26", "--since", "2099-01-01T00:00:00Z").returncode == 1

@@ -6,7 +6,6 @@ pub mod codehost;
 pub mod command;
 pub mod dag;
 mod exec_args;
-pub mod git;
 pub mod preview;
 pub mod review;
 pub mod settings;

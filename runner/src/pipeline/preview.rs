@@ -10,8 +10,8 @@ use chrono_tz::Tz;
 use serde_json::{Map, Value, json};
 
 use super::dag::{self, Paths};
-use super::git::{GitError, Repo};
 use crate::data::{self, Plan};
+use crate::git::{GitError, Repo};
 use crate::lineage::manifest::{self, InputRecord, OutputRecord};
 use crate::lint::{self, Finding};
 use crate::notebook::{self, Notebook, NotebookFileError};

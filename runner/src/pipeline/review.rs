@@ -5,12 +5,12 @@
 use std::path::PathBuf;
 
 use super::codehost::{self, CodeHostError, PullRequest};
-use super::git::{File, GitError};
 use super::preview::Preview;
 use super::settings::{ReviewSettings, SettingsError};
 use super::testplan;
 use super::trial::{self, TrialError, TrialRun};
 use crate::data::config::{Config, ConfigError};
+use crate::git::{File, GitError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReviewError {

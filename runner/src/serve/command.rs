@@ -10,7 +10,7 @@ use chrono::{NaiveTime, TimeZone, Utc};
 use serde_json::{Value, json};
 
 use super::store::{RunRow, RunStatus, Store, Trigger};
-use super::{ServeError, ServeOptions, actions, checked_spec, clock::Clock, records, repo, state_dir};
+use super::{ServeError, ServeOptions, actions, checked_spec, clock::Clock, records, state_dir};
 use crate::api::ApiOptions;
 use crate::cli::{RepoArg, RunsArgs, ServeArgs};
 use crate::exec::exit_code;
@@ -26,7 +26,7 @@ pub enum CommandError {
     #[error(transparent)]
     Store(#[from] super::store::StoreError),
     #[error(transparent)]
-    Repo(#[from] repo::RepoError),
+    Git(#[from] crate::git::GitError),
     #[error(transparent)]
     Action(#[from] actions::ActionError),
     #[error("{0}")]
@@ -34,7 +34,7 @@ pub enum CommandError {
 }
 
 fn open(repo: &RepoArg) -> Result<Store, CommandError> {
-    let root = repo::toplevel(&repo.repo)?;
+    let root = crate::git::Repo::discover(&repo.repo)?.root().to_path_buf();
     let state = state_dir(&root);
     if !state.join(super::store::FILE_NAME).is_file() {
         return Err(CommandError::Refused(format!(

@@ -4,7 +4,7 @@
 //! is killed and its record stays whole.
 
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 
 use chrono::DateTime;
@@ -50,22 +50,17 @@ fn parameter_args(spec: &Spec, logical: DateTime<Tz>) -> Result<Vec<String>, Str
     Ok(args)
 }
 
-/// Where the notebook's relative files and its `tiffin.toml` are: its directory in the work tree.
-fn home(repo: &Repo, notebook: &str) -> PathBuf {
-    Path::new(notebook).parent().map_or_else(|| repo.root.clone(), |dir| repo.root.join(dir))
-}
-
 /// Writes the record's notebook and starts `runner exec` on it.
 pub fn start(repo: &Repo, run: &RunRow, spec: &Spec, notebook: &str, logical: DateTime<Tz>) -> Result<Started, String> {
     let record = Path::new(&run.record_dir);
     std::fs::create_dir_all(record).map_err(|e| format!("creating the run record {}: {e}", record.display()))?;
-    let committed = repo.show(&run.commit, notebook).map_err(|e| e.to_string())?;
+    let committed = repo.git.show(&run.commit, notebook).map_err(|e| e.to_string())?;
     let input = record.join(RecordFiles::NOTEBOOK);
     std::fs::write(&input, committed).map_err(|e| format!("writing {}: {e}", input.display()))?;
     let config = repo.config_for(&run.commit, notebook)?;
-    let home = home(repo, notebook);
+    let home = repo.home(notebook);
     if !home.is_dir() {
-        return Err(format!("{} is not in the work tree {}: check out {} there", home.display(), repo.root.display(), repo.branch));
+        return Err(format!("{} is not in the work tree {}: check out {} there", home.display(), repo.root().display(), repo.branch));
     }
     let exe = std::env::current_exe().map_err(|e| format!("finding the runner binary: {e}"))?;
     let log = File::create(record.join(RecordFiles::LOG)).map_err(|e| format!("creating the run log: {e}"))?;

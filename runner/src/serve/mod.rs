@@ -48,7 +48,7 @@ pub enum ServeError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
-    Repo(#[from] repo::RepoError),
+    Git(#[from] crate::git::GitError),
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
     #[error("another `runner serve` is using {0}")]
@@ -128,8 +128,8 @@ struct Daemon {
 
 /// Runs the daemon until `stop` turns true; then starts nothing new and waits for its runs.
 pub async fn serve(options: ServeOptions, mut stop: watch::Receiver<bool>) -> Result<(), ServeError> {
-    let root = repo::toplevel(&options.repo)?;
-    let state = prepare_state_dir(&root)?;
+    let git = crate::git::Repo::discover(&options.repo)?;
+    let state = prepare_state_dir(git.root())?;
     let lock_path = state.join("serve.lock");
     let lock_file = std::fs::OpenOptions::new()
         .create(true)
@@ -138,13 +138,13 @@ pub async fn serve(options: ServeOptions, mut stop: watch::Receiver<bool>) -> Re
         .open(&lock_path)
         .map_err(|source| ServeError::Io { path: lock_path.clone(), source })?;
     let _lock = Flock::lock(lock_file, FlockArg::LockExclusiveNonblock).map_err(|_| ServeError::Locked(state.clone()))?;
-    let repo = Repo { root, branch: options.branch.clone() };
-    if repo.head().is_err() {
+    let repo = Repo { git, branch: options.branch.clone() };
+    if repo.head()?.is_none() {
         return Err(ServeError::NoBranch(options.branch.clone()));
     }
     let store = Store::open(&state)?;
     // Served until the daemon returns; dropping it stops the API and removes its socket.
-    let _api = crate::api::start(&options.api, &state, &repo.root).await?;
+    let _api = crate::api::start(&options.api, &state, repo.root()).await?;
     let mut daemon = Daemon {
         repo,
         store,
@@ -160,8 +160,8 @@ pub async fn serve(options: ServeOptions, mut stop: watch::Receiver<bool>) -> Re
         last_prune: None,
     };
     daemon.recover()?;
-    tracing::info!(repo = %daemon.repo.root.display(), branch = daemon.repo.branch, "serving");
-    eprintln!("runner serve: scheduling {} ({}), state in {}", daemon.repo.root.display(), daemon.repo.branch, state.display());
+    tracing::info!(repo = %daemon.repo.root().display(), branch = daemon.repo.branch, "serving");
+    eprintln!("runner serve: scheduling {} ({}), state in {}", daemon.repo.root().display(), daemon.repo.branch, state.display());
     loop {
         let stopping = *stop.borrow();
         if let Err(error) = daemon.turn(stopping).await {
@@ -225,7 +225,10 @@ impl Daemon {
 
     /// Reads the branch again when it moved.
     fn sync(&mut self, today: NaiveDate) -> Result<(), ServeError> {
-        let commit = self.repo.head()?;
+        let Some(commit) = self.repo.head()? else {
+            tracing::warn!(branch = self.repo.branch, "the branch is gone: the schedules read last keep running");
+            return Ok(());
+        };
         if self.last_commit.as_deref() == Some(commit.as_str()) {
             return Ok(());
         }
@@ -328,7 +331,7 @@ impl Daemon {
     /// The configuration a run of this schedule reads (the work tree's, checked against main).
     fn config_of(&self, row: &ScheduleRow) -> Result<Config, String> {
         let explicit = self.repo.config_for(&row.commit, &row.notebook)?;
-        let home = Path::new(&row.notebook).parent().map_or_else(|| self.repo.root.clone(), |dir| self.repo.root.join(dir));
+        let home = self.repo.home(&row.notebook);
         Config::for_dir(&home, explicit.as_deref()).map_err(|e| e.to_string())
     }
 

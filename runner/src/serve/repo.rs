@@ -2,49 +2,21 @@
 //! only what went through review), read with the `git` CLI; the work tree is where a run's
 //! relative files and its data sources are.
 
-use std::collections::BTreeSet;
 use std::path::{Component, Path, PathBuf};
-use std::process::Command;
 
 use chrono::NaiveDate;
 
 use super::store::SeenSchedule;
 use crate::data::config::FILE_NAME as CONFIG_FILE;
+use crate::git::{self, GitError};
 use crate::schedule;
 
 /// What a spec file is called: `<anything>.schedule.toml`.
 pub const SPEC_SUFFIX: &str = ".schedule.toml";
 
-#[derive(Debug, thiserror::Error)]
-pub enum RepoError {
-    #[error("cannot run git: {0}")]
-    Spawn(std::io::Error),
-    #[error("git {args}: {stderr}")]
-    Git { args: String, stderr: String },
-    #[error("{0} is not inside a git repository")]
-    NotARepository(PathBuf),
-}
-
 pub struct Repo {
-    pub root: PathBuf,
+    pub git: git::Repo,
     pub branch: String,
-}
-
-fn git(dir: &Path, args: &[&str]) -> Result<Vec<u8>, RepoError> {
-    let output = Command::new("git").arg("-C").arg(dir).args(args).output().map_err(RepoError::Spawn)?;
-    if !output.status.success() {
-        return Err(RepoError::Git { args: args.join(" "), stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned() });
-    }
-    Ok(output.stdout)
-}
-
-/// The top of the work tree holding `dir`.
-pub fn toplevel(dir: &Path) -> Result<PathBuf, RepoError> {
-    match git(dir, &["rev-parse", "--show-toplevel"]) {
-        Ok(out) => Ok(PathBuf::from(String::from_utf8_lossy(&out).trim())),
-        Err(RepoError::Git { .. }) => Err(RepoError::NotARepository(dir.to_path_buf())),
-        Err(other) => Err(other),
-    }
 }
 
 /// A repository-relative path with `..` and `.` resolved; `None` if it leaves the repository.
@@ -64,37 +36,27 @@ pub fn normalize(path: &Path) -> Option<String> {
 }
 
 impl Repo {
-    /// The commit the branch points at.
-    pub fn head(&self) -> Result<String, RepoError> {
-        let reference = format!("refs/heads/{}^{{commit}}", self.branch);
-        Ok(String::from_utf8_lossy(&git(&self.root, &["rev-parse", "--verify", "--quiet", &reference])?).trim().to_owned())
+    pub fn root(&self) -> &Path {
+        self.git.root()
     }
 
-    /// Every file path in `commit`.
-    pub fn files(&self, commit: &str) -> Result<BTreeSet<String>, RepoError> {
-        let out = git(&self.root, &["ls-tree", "-r", "-z", "--name-only", commit])?;
-        Ok(out.split(|b| *b == 0).filter(|p| !p.is_empty()).map(|p| String::from_utf8_lossy(p).into_owned()).collect())
+    /// Where a notebook's relative files and its `tiffin.toml` are: its directory in the work tree.
+    pub fn home(&self, notebook: &str) -> PathBuf {
+        Path::new(notebook).parent().map_or_else(|| self.root().to_path_buf(), |dir| self.root().join(dir))
     }
 
-    /// A file's bytes as committed.
-    pub fn show(&self, commit: &str, path: &str) -> Result<Vec<u8>, RepoError> {
-        git(&self.root, &["show", &format!("{commit}:{path}")])
-    }
-
-    /// The blob id of a committed file, and of the same file in the work tree.
-    fn same_in_work_tree(&self, commit: &str, path: &str) -> Result<bool, RepoError> {
-        let committed = git(&self.root, &["rev-parse", &format!("{commit}:{path}")])?;
-        let on_disk = git(&self.root, &["hash-object", "--", path])?;
-        Ok(committed == on_disk)
+    /// The commit the branch points at (`None`: the branch is gone).
+    pub fn head(&self) -> Result<Option<String>, GitError> {
+        self.git.branch_commit(&self.branch)
     }
 
     /// Every schedule spec on the branch at `commit`, checked; a spec that does not check is kept
     /// with its problems, so `runner schedule list` can say why it does not run.
-    pub fn schedules(&self, commit: &str, today: NaiveDate) -> Result<Vec<SeenSchedule>, RepoError> {
-        let files = self.files(commit)?;
+    pub fn schedules(&self, commit: &str, today: NaiveDate) -> Result<Vec<SeenSchedule>, GitError> {
+        let files = self.git.files(commit)?;
         let mut seen: Vec<SeenSchedule> = Vec::new();
         for spec_path in files.iter().filter(|f| f.ends_with(SPEC_SUFFIX)) {
-            let text = String::from_utf8_lossy(&self.show(commit, spec_path)?).into_owned();
+            let text = String::from_utf8_lossy(&self.git.show(commit, spec_path)?).into_owned();
             let dir = Path::new(spec_path).parent().unwrap_or(Path::new(""));
             let exists = |notebook: &Path| normalize(notebook).is_some_and(|n| files.contains(&n));
             let fallback_name = spec_path.trim_end_matches(SPEC_SUFFIX).rsplit('/').next().unwrap_or(spec_path).to_owned();
@@ -126,17 +88,17 @@ impl Repo {
     /// notebook's directory up, which must be the same file in the work tree (the work tree's is
     /// what the runner reads, with paths relative to it). `Ok(None)`: neither has one.
     pub fn config_for(&self, commit: &str, notebook: &str) -> Result<Option<PathBuf>, String> {
-        let files = self.files(commit).map_err(|e| e.to_string())?;
+        let files = self.git.files(commit).map_err(|e| e.to_string())?;
         let mut dir = Path::new(notebook).parent();
         while let Some(current) = dir {
             let candidate = current.join(CONFIG_FILE);
             let relative = candidate.to_string_lossy().into_owned();
-            let on_disk = self.root.join(&candidate);
+            let on_disk = self.root().join(&candidate);
             if files.contains(&relative) {
                 if !on_disk.is_file() {
-                    return Err(format!("{relative} is on {} but not in the work tree {}", self.branch, self.root.display()));
+                    return Err(format!("{relative} is on {} but not in the work tree {}", self.branch, self.root().display()));
                 }
-                if !self.same_in_work_tree(commit, &relative).map_err(|e| e.to_string())? {
+                if !self.git.same_in_work_tree(commit, &relative).map_err(|e| e.to_string())? {
                     return Err(format!(
                         "{relative} in the work tree differs from the one on {}: only reviewed settings run (check out {} there)",
                         self.branch, self.branch

@@ -398,14 +398,7 @@ impl Store {
         let runs_dir = self.runs_dir.clone();
         let fail = |source| StoreError::Sqlite { path: path.clone(), source };
         let transaction = self.connection.transaction().map_err(fail)?;
-        let latest: Option<u32> = transaction
-            .query_row(
-                "SELECT max(attempt) FROM runs WHERE schedule = ?1 AND logical_time = ?2",
-                params![run.schedule, run.logical_time],
-                |r| r.get(0),
-            )
-            .map_err(fail)?;
-        let queued = insert_run(&transaction, &runs_dir, run, latest.unwrap_or(0) + 1).map_err(fail)?;
+        let queued = insert_next_attempt(&transaction, &runs_dir, run).map_err(fail)?;
         transaction.commit().map_err(fail)?;
         queued.ok_or_else(|| StoreError::UnknownRun(format!("{} at {}", run.schedule, run.logical_time)))
     }
@@ -486,16 +479,7 @@ impl Store {
             )
             .map_err(fail)?;
         let queued = match next {
-            Some(next) => {
-                let latest: Option<u32> = transaction
-                    .query_row(
-                        "SELECT max(attempt) FROM runs WHERE schedule = ?1 AND logical_time = ?2",
-                        params![next.schedule, next.logical_time],
-                        |r| r.get(0),
-                    )
-                    .map_err(fail)?;
-                insert_run(&transaction, &runs_dir, next, latest.unwrap_or(0) + 1).map_err(fail)?
-            }
+            Some(next) => insert_next_attempt(&transaction, &runs_dir, next).map_err(fail)?,
             None => None,
         };
         transaction.commit().map_err(fail)?;
@@ -568,6 +552,16 @@ pub struct SeenSchedule {
     pub notebook: String,
     pub spec_text: String,
     pub problem: Option<String>,
+}
+
+/// Inserts a run as the attempt after the latest one of its logical time.
+fn insert_next_attempt(transaction: &rusqlite::Transaction, runs_dir: &Path, run: &NewRun) -> rusqlite::Result<Option<RunRow>> {
+    let latest: Option<u32> = transaction.query_row(
+        "SELECT max(attempt) FROM runs WHERE schedule = ?1 AND logical_time = ?2",
+        params![run.schedule, run.logical_time],
+        |r| r.get(0),
+    )?;
+    insert_run(transaction, runs_dir, run, latest.unwrap_or(0) + 1)
 }
 
 /// Inserts a run unless that attempt of that time exists already (then `None`).

@@ -1,13 +1,15 @@
-//! The spec's git repository, through the `git` command: the review commit is built with plumbing
-//! on a temporary index, so the user's working tree, index and current branch are never touched.
+//! The repository, through the `git` command (real git, no library): what a branch holds, for the
+//! scheduler; and the review commit, built with plumbing on a temporary index so that the user's
+//! working tree, index and current branch are never touched.
 
+use std::collections::BTreeSet;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GitError {
-    #[error("{0} is not inside a git repository: a schedule is reviewed through git, so keep the spec in one")]
+    #[error("{0} is not inside a git repository: schedules are reviewed and run from git, so keep them in one")]
     NotARepo(PathBuf),
     #[error("cannot run git: {0}")]
     Spawn(std::io::Error),
@@ -33,7 +35,7 @@ pub struct Repo {
 impl Repo {
     /// The repository holding `dir`.
     pub fn discover(dir: &Path) -> Result<Self, GitError> {
-        let root = run(dir, &["rev-parse", "--show-toplevel"], &[], None).map_err(|error| match error {
+        let root = text(run(dir, &["rev-parse", "--show-toplevel"], &[], None)).map_err(|error| match error {
             GitError::Failed { .. } => GitError::NotARepo(dir.to_path_buf()),
             other => other,
         })?;
@@ -45,7 +47,25 @@ impl Repo {
     }
 
     fn git(&self, args: &[&str]) -> Result<String, GitError> {
-        run(&self.root, args, &[], None)
+        text(run(&self.root, args, &[], None))
+    }
+
+    /// Every file path in `commit`.
+    pub fn files(&self, commit: &str) -> Result<BTreeSet<String>, GitError> {
+        let out = run(&self.root, &["ls-tree", "-r", "-z", "--name-only", commit], &[], None)?;
+        Ok(out.split(|b| *b == 0).filter(|p| !p.is_empty()).map(|p| String::from_utf8_lossy(p).into_owned()).collect())
+    }
+
+    /// A file's bytes as committed.
+    pub fn show(&self, commit: &str, path: &str) -> Result<Vec<u8>, GitError> {
+        run(&self.root, &["show", &format!("{commit}:{path}")], &[], None)
+    }
+
+    /// Whether the work tree's copy of a committed file is the same (same blob).
+    pub fn same_in_work_tree(&self, commit: &str, path: &str) -> Result<bool, GitError> {
+        let committed = self.git(&["rev-parse", &format!("{commit}:{path}")])?;
+        let on_disk = self.git(&["hash-object", "--", path])?;
+        Ok(committed == on_disk)
     }
 
     /// The commit a branch points at, if the branch exists.
@@ -69,12 +89,12 @@ impl Repo {
         let env = [("GIT_INDEX_FILE", index.0.as_path())];
         run(&self.root, &["read-tree", base], &env, None)?;
         for file in files {
-            let blob = run(&self.root, &["hash-object", "-w", "--no-filters", "--stdin"], &[], Some(&file.content))?;
+            let blob = text(run(&self.root, &["hash-object", "-w", "--no-filters", "--stdin"], &[], Some(&file.content)))?;
             let entry = format!("100644,{},{}", blob.trim(), file.path);
             run(&self.root, &["update-index", "--add", "--cacheinfo", &entry], &env, None)?;
         }
-        let tree = run(&self.root, &["write-tree"], &env, None)?;
-        let commit = run(&self.root, &["commit-tree", tree.trim(), "-p", base, "-F", "-"], &[], Some(message.as_bytes()))?;
+        let tree = text(run(&self.root, &["write-tree"], &env, None))?;
+        let commit = text(run(&self.root, &["commit-tree", tree.trim(), "-p", base, "-F", "-"], &[], Some(message.as_bytes())))?;
         Ok(commit.trim().to_owned())
     }
 
@@ -107,7 +127,11 @@ impl Drop for TemporaryIndex {
     }
 }
 
-fn run(dir: &Path, args: &[&str], env: &[(&str, &Path)], stdin: Option<&[u8]>) -> Result<String, GitError> {
+fn text(output: Result<Vec<u8>, GitError>) -> Result<String, GitError> {
+    output.map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+}
+
+fn run(dir: &Path, args: &[&str], env: &[(&str, &Path)], stdin: Option<&[u8]>) -> Result<Vec<u8>, GitError> {
     let mut command = Command::new("git");
     command.arg("-C").arg(dir).args(args).stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
     command.stdout(Stdio::piped()).stderr(Stdio::piped());
@@ -122,5 +146,5 @@ fn run(dir: &Path, args: &[&str], env: &[(&str, &Path)], stdin: Option<&[u8]>) -
     if !output.status.success() {
         return Err(GitError::Failed { args: args.join(" "), stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned() });
     }
-    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    Ok(output.stdout)
 }
