@@ -289,9 +289,12 @@ def load_dag(path: Path) -> tuple[dict[str, Any], dict[str, Any], dict[str, dict
     return namespace, dag, {t.kwargs["task_id"]: t.kwargs for t in TASKS}
 
 
-def render_as_airflow(template: str, logical: datetime) -> str:
-    """Renders a command as Airflow does: its Jinja context's `ds`, `ts`, `macros.ds_add` and
-    the `ds`/`ds_nodash`/`ts` filters, with the logical date in UTC."""
+def render_as_airflow(
+    template: str, logical: datetime, prev_start_date_success: datetime | None = None
+) -> str:
+    """Renders a command as Airflow does: its Jinja context's `ds`, `ts`, `macros.ds_add`,
+    `prev_start_date_success` and the `ds`/`ds_nodash`/`ts` filters, with the logical date in
+    UTC."""
     utc = logical.astimezone(ZoneInfo("UTC"))
     env = jinja2.Environment(undefined=jinja2.StrictUndefined)
     env.filters.update(
@@ -309,6 +312,7 @@ def render_as_airflow(template: str, logical: datetime) -> str:
         ts=utc.isoformat(),
         logical_date=_LogicalDate(utc),
         macros=types.SimpleNamespace(ds_add=ds_add),
+        prev_start_date_success=prev_start_date_success,
     )
 
 
@@ -364,6 +368,12 @@ def test_the_dag_gives_each_run_the_parameters_the_runner_gives_it(
         "runner", "schedule", "ready", "reports/daily_sales.schedule.toml",
         "--logical-date", "2099-07-01",
     ]  # fmt: skip
+    # After a first success, only uploads since that run's start count (as in runner serve).
+    last_success = datetime(2099, 6, 30, 5, 30, tzinfo=ZoneInfo("UTC"))
+    assert shlex.split(render_as_airflow(sensor["bash_command"], summer, last_success))[-2:] == [
+        "--since",
+        "2099-06-30T05:30:00+00:00",
+    ]
     assert dag["schedule"] == ("cron", "30 6 * * 1-5", "Europe/London")
     assert dag["start_date"] == ("date", 2099, 3, 2, "Europe/London")
     assert dag["default_args"] == {

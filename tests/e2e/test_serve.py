@@ -220,6 +220,34 @@ def test_a_schedule_on_main_runs_at_its_time_once_and_a_missed_stretch_runs_once
     assert all(path.stat().st_mode & 0o222 == 0 for path in [record, *record.iterdir()])
 
 
+def test_a_fixed_time_runs_once_on_the_night_clocks_go_back(
+    repo: Repo, serve: Callable[..., Serve]
+) -> None:
+    write_notebook(daily_notebook(), repo.root / "report.ipynb")
+    repo.write(
+        "report.schedule.toml",
+        spec("nightly", "report.ipynb", cadence="30 1 * * *", start="2026-10-25"),
+    )
+    repo.commit()
+    daemon = serve(at="2026-10-25T00:29:00Z")  # 01:29 BST
+    daemon.wait_for(
+        "the schedule", lambda: daemon.cli("schedule", "list").stdout.startswith("nightly")
+    )
+    daemon.set_time("2026-10-25T00:31:00Z")  # 01:31 BST: the first 01:30 has passed
+    runs = daemon.settled("nightly")
+    assert [r["logical_time"] for r in runs] == ["2026-10-25T01:30:00+01:00"]
+    daemon.set_time("2026-10-25T01:31:00Z")  # 01:31 GMT: the second 01:30 has passed too
+    time.sleep(3)
+    assert len(daemon.runs("nightly")) == 1, "01:30 runs once that night"
+    daemon.set_time("2026-10-26T01:31:00Z")
+    runs = daemon.settled("nightly", count=2)
+    assert [r["logical_time"] for r in runs] == [
+        "2026-10-26T01:30:00+00:00",
+        "2026-10-25T01:30:00+01:00",
+    ]
+    assert repo.query("SELECT day FROM daily ORDER BY day") == [("2026-10-25",), ("2026-10-26",)]
+
+
 def test_only_the_main_branch_runs(repo: Repo, serve: Callable[..., Serve]) -> None:
     write_notebook(daily_notebook(), repo.root / "report.ipynb")
     repo.write("README.md", "x")

@@ -130,12 +130,19 @@ fn dag_block(spec: &Spec) -> String {
     )
 }
 
-/// `runner schedule ready SPEC --logical-date DS`: 0 when the inputs are there, 1 not yet, 2 error.
+/// Uploads count from the start of the DAG's last successful run, as `runner serve` counts them
+/// from its schedule's; Airflow leaves the variable unset before the first success (then any
+/// upload counts). The rendered instant is ISO 8601 without spaces: no quoting needed.
+const SINCE_LAST_SUCCESS: &str = "{% if prev_start_date_success %}--since {{ prev_start_date_success.isoformat() }}{% endif %}";
+
+/// `runner schedule ready SPEC --logical-date DS [--since T]`: 0 when the inputs are there, 1 not
+/// yet, 2 error.
 fn wait_for_inputs_task(spec: &Spec, paths: Paths) -> String {
     let Some(trigger) = &spec.trigger else { return String::new() };
     let command = [
         vec![plain("runner"), plain("schedule"), plain("ready"), plain(&paths.spec.to_string_lossy())],
         vec![plain("--logical-date"), templated("{{ ds }}", spec.timezone)],
+        vec![SINCE_LAST_SUCCESS.to_owned()],
     ];
     format!(
         "    wait_for_inputs = BashSensor(\n        task_id=\"wait_for_inputs\",\n        bash_command={},\n        \

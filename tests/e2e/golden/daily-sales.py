@@ -43,6 +43,7 @@ with DAG(
         bash_command=(
             IN_REPO + "runner schedule ready reports/daily_sales.schedule.toml"
             " --logical-date '{{ logical_date.in_timezone(\"Europe/London\") | ds }}'"
+            " {% if prev_start_date_success %}--since {{ prev_start_date_success.isoformat() }}{% endif %}"
         ),
         retry_exit_code=1,
         poke_interval=300,
