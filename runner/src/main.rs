@@ -40,8 +40,8 @@ async fn dispatch(cli: Cli) -> u8 {
         Command::Cell(args) => runner::interactive::run(args).await,
         Command::Lineage(args) => lineage(&args),
         Command::Schedule(args) => runner::schedule::command::run(args).await,
-        Command::Serve(args) => match stop_on_signals() {
-            Ok(stop) => runner::serve::command::serve(args, stop).await,
+        Command::Serve(args) => match count_stop_signals() {
+            Ok(stops) => runner::serve::command::serve(args, stops).await,
             Err(error) => {
                 eprintln!("runner: cannot install signal handlers: {error}");
                 exit_code::INTERNAL
@@ -133,6 +133,23 @@ fn stop_on_signals() -> std::io::Result<watch::Receiver<bool>> {
             _ = terminate.recv() => {}
         }
         let _ = tx.send(true);
+    });
+    Ok(rx)
+}
+
+/// How many times SIGINT or SIGTERM came: the daemon drains on the first and leaves on the second.
+fn count_stop_signals() -> std::io::Result<watch::Receiver<u32>> {
+    let (tx, rx) = watch::channel(0);
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
+            }
+            tx.send_modify(|count| *count += 1);
+        }
     });
     Ok(rx)
 }

@@ -484,6 +484,25 @@ def test_a_killed_daemon_neither_loses_nor_doubles_a_run(
     assert repo.query("SELECT count(*) FROM appended") == [(1,)]
 
 
+def test_a_first_stop_signal_waits_for_the_run_and_a_second_leaves_it_to_the_next_daemon(
+    repo: Repo, serve: Callable[..., Serve]
+) -> None:
+    first = running_job(repo, serve, seconds=8)
+    assert first.handle is not None
+    first.handle.popen.send_signal(signal.SIGTERM)
+    time.sleep(1.5)
+    assert first.handle.popen.poll() is None, "the first signal waits for the run"
+    assert "waiting for 1 running" in first.stderr()
+    first.handle.popen.send_signal(signal.SIGTERM)
+    assert first.handle.popen.wait(timeout=WAIT) == 0
+    assert "the next daemon adopts them" in first.stderr()
+
+    second = serve()
+    runs = second.settled("job")
+    assert [(r["status"], r["attempt"]) for r in runs] == [("succeeded", 1)], second.stderr()
+    assert repo.query("SELECT count(*) FROM appended") == [(1,)]
+
+
 def test_a_run_whose_runner_died_with_the_daemon_is_retried_once(
     repo: Repo, serve: Callable[..., Serve]
 ) -> None:

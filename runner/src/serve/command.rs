@@ -55,7 +55,7 @@ fn report(result: Result<(), CommandError>) -> u8 {
     }
 }
 
-pub async fn serve(args: ServeArgs, stop: tokio::sync::watch::Receiver<bool>) -> u8 {
+pub async fn serve(args: ServeArgs, stops: tokio::sync::watch::Receiver<u32>) -> u8 {
     let options = ServeOptions {
         repo: args.repo.repo,
         branch: args.branch,
@@ -65,7 +65,7 @@ pub async fn serve(args: ServeArgs, stop: tokio::sync::watch::Receiver<bool>) ->
         clock: args.clock_file.map_or(Clock::System, Clock::File),
         api: ApiOptions { socket: args.socket, tcp: args.listen.zip(args.token_file) },
     };
-    match super::serve(options, stop).await {
+    match super::serve(options, stops).await {
         Ok(()) => 0,
         Err(error) => {
             eprintln!("runner serve: {error}");

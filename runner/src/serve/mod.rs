@@ -126,8 +126,9 @@ struct Daemon {
     last_prune: Option<std::time::Instant>,
 }
 
-/// Runs the daemon until `stop` turns true; then starts nothing new and waits for its runs.
-pub async fn serve(options: ServeOptions, mut stop: watch::Receiver<bool>) -> Result<(), ServeError> {
+/// Runs the daemon until the first stop signal (`stops` counts them); then it starts nothing new
+/// and waits for its runs. A second signal leaves them running for the next daemon to adopt.
+pub async fn serve(options: ServeOptions, mut stops: watch::Receiver<u32>) -> Result<(), ServeError> {
     let git = crate::git::Repo::discover(&options.repo)?;
     let state = prepare_state_dir(git.root())?;
     let lock_path = state.join("serve.lock");
@@ -163,7 +164,12 @@ pub async fn serve(options: ServeOptions, mut stop: watch::Receiver<bool>) -> Re
     tracing::info!(repo = %daemon.repo.root().display(), branch = daemon.repo.branch, "serving");
     eprintln!("runner serve: scheduling {} ({}), state in {}", daemon.repo.root().display(), daemon.repo.branch, state.display());
     loop {
-        let stopping = *stop.borrow();
+        let signals = *stops.borrow();
+        let stopping = signals > 0;
+        if signals > 1 {
+            eprintln!("runner serve: stopping now; {} running run(s) go on and the next daemon adopts them", daemon.running.len());
+            return daemon.finish_notices().await;
+        }
         if let Err(error) = daemon.turn(stopping).await {
             tracing::error!(%error, "scheduler turn failed");
             eprintln!("runner serve: {error}");
@@ -174,8 +180,13 @@ pub async fn serve(options: ServeOptions, mut stop: watch::Receiver<bool>) -> Re
         tokio::select! {
             _ = tokio::time::sleep(TURN) => {}
             Some(key) = daemon.deliveries.next(), if !daemon.deliveries.is_empty() => daemon.delivered(key)?,
-            _ = stop.changed(), if !stopping => {
-                eprintln!("runner serve: stopping: no new runs; waiting for {} running", daemon.running.len());
+            _ = stops.changed() => {
+                if !stopping {
+                    eprintln!(
+                        "runner serve: stopping: no new runs; waiting for {} running (signal again to leave them running)",
+                        daemon.running.len()
+                    );
+                }
             }
         }
     }
