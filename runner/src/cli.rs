@@ -154,12 +154,11 @@ pub struct ExecArgs {
     /// .tiffin/runs/ without a tiffin.toml].
     #[arg(long, value_name = "FILE")]
     pub manifest: Option<PathBuf>,
-    /// The directory the notebook belongs to when it runs from a copy (as `runner serve` runs
-    /// the committed notebook): tiffin.toml is looked for from there, and the default warehouse
-    /// and the kernel's working directory without the sandbox are there [default: the notebook's
-    /// directory].
-    #[arg(long, value_name = "DIR")]
-    pub notebook_dir: Option<PathBuf>,
+    /// The notebook's own path when NOTEBOOK is a copy of it (as `runner serve` runs the committed
+    /// copy): tiffin.toml, the default warehouse and the kernel's working directory without the
+    /// sandbox are found beside PATH, and the manifest and lineage name PATH.
+    #[arg(long, value_name = "PATH")]
+    pub copy_of: Option<PathBuf>,
     /// The run's id (a UUID) in its manifest and lineage events [default: a new random one]; lets
     /// a scheduler name the run before it starts.
     #[arg(long, value_name = "UUID")]
@@ -589,7 +588,7 @@ impl ExecArgs {
                 purpose: self.purpose,
                 manifest: self.manifest,
                 run_id: self.run_id,
-                notebook_dir: self.notebook_dir,
+                copy_of: self.copy_of,
                 trial: self.trial,
             },
         })

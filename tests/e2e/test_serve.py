@@ -6,6 +6,7 @@ neither loses nor doubles the run when it comes back."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -213,9 +214,14 @@ def test_a_schedule_on_main_runs_at_its_time_once_and_a_missed_stretch_runs_once
     }
     manifest = json.loads((record / "manifest.json").read_text())
     assert (manifest["run_id"], manifest["status"]) == (runs[0]["id"], "completed")
+    # The run is named after the notebook's place in the repository, hashed as committed.
+    assert manifest["notebook"]["path"] == str(repo.root / "report.ipynb")
+    committed = (record / "notebook.ipynb").read_bytes()
+    assert manifest["notebook"]["sha256"] == hashlib.sha256(committed).hexdigest()
     assert manifest["parameters"] == {"run_date": "2026-11-29"}
     events = [json.loads(line) for line in (record / "lineage.jsonl").read_text().splitlines()]
     assert [e["eventType"] for e in events] == ["START", "COMPLETE"]
+    assert {e["job"]["name"] for e in events} == {"report.ipynb"}
     # Read-only by mode (the suite may run as root, which access() would let write anyway).
     assert all(path.stat().st_mode & 0o222 == 0 for path in [record, *record.iterdir()])
 
@@ -588,3 +594,27 @@ def test_ready_answers_for_a_partition_or_an_upload_since(runner: Runner, tmp_pa
     assert ready("2026-11-26").returncode == 0
     assert ready("2026-11-26", "--since", before).returncode == 0
     assert ready("2026-11-26", "--since", "2099-01-01T00:00:00Z").returncode == 1
+
+
+def test_exec_of_a_copy_finds_the_originals_settings_and_is_named_after_it(
+    runner: Runner, tmp_path: Path
+) -> None:
+    home, elsewhere = tmp_path / "project", tmp_path / "records"
+    home.mkdir()
+    elsewhere.mkdir()
+    (home / "tiffin.toml").write_text('[sources.warehouse]\ntype = "sqlite"\npath = "data/wh.db"\n')
+    (home / "data").mkdir()
+    write_notebook(daily_notebook(), home / "report.ipynb")
+    copy = elsewhere / "notebook.ipynb"
+    copy.write_bytes((home / "report.ipynb").read_bytes())
+    manifest = elsewhere / "manifest.json"
+    result = runner.run(
+        copy, "--copy-of", str(home / "report.ipynb"), "--manifest", str(manifest),
+        "-r", "run_date", "2026-11-26",
+    )  # fmt: skip
+    assert result.returncode == 0, result.describe()
+    with sqlite3.connect(home / "data" / "wh.db") as db:
+        assert db.execute("SELECT day FROM daily").fetchall() == [("2026-11-26",)]
+    assert not (elsewhere / "warehouse.db").exists()
+    recorded = json.loads(manifest.read_text())
+    assert recorded["notebook"]["path"] == str(home / "report.ipynb")

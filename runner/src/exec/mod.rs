@@ -74,8 +74,9 @@ pub struct Options {
     pub purpose: Option<String>,
     /// Where to write the run manifest instead of `runs/<run id>.json` beside the lineage file.
     pub manifest: Option<PathBuf>,
-    /// Where the notebook belongs (config, default warehouse, default cwd); its own directory when unset.
-    pub notebook_dir: Option<PathBuf>,
+    /// The notebook's own path when the input is a copy: it names the run and places it (config,
+    /// default warehouse, default cwd).
+    pub copy_of: Option<PathBuf>,
     /// The run's id in the manifest and lineage; a new one when unset.
     pub run_id: Option<uuid::Uuid>,
     /// A trial run (a schedule's review): uploads are loaded and rolled back, and the run leaves
@@ -92,12 +93,14 @@ pub struct Job {
 }
 
 impl Job {
+    /// The notebook as the run names it: the input, or the original it is a copy of.
+    fn notebook_path(&self) -> &Path {
+        self.options.copy_of.as_deref().unwrap_or(&self.input)
+    }
+
     /// The directory the notebook belongs to.
     fn notebook_dir(&self) -> PathBuf {
-        self.options
-            .notebook_dir
-            .clone()
-            .unwrap_or_else(|| self.input.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf())
+        self.notebook_path().parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf()
     }
 }
 
@@ -268,7 +271,8 @@ pub async fn run(job: &Job, stop: watch::Receiver<bool>) -> Result<Outcome, Exec
         *hidden_env = plan.config.password_env_vars();
     }
     let identity = RunIdentity {
-        notebook: &job.input,
+        notebook: job.notebook_path(),
+        read_from: &job.input,
         output: output_label(&job.output),
         parameters: job.parameters.clone(),
         purpose: job.options.purpose.clone(),

@@ -39,7 +39,10 @@ pub struct RunRecord {
 
 /// Who is running what: the run's identity before anything runs.
 pub struct RunIdentity<'a> {
+    /// The notebook as the run names it (the original when it runs from a copy).
     pub notebook: &'a Path,
+    /// The file actually read: its SHA-256 is recorded.
+    pub read_from: &'a Path,
     pub output: String,
     pub parameters: Map<String, Value>,
     pub purpose: Option<String>,
@@ -54,7 +57,7 @@ impl RunRecord {
     pub fn new(identity: RunIdentity, plan: &Plan) -> std::io::Result<Self> {
         let run_id = identity.run_id.unwrap_or_else(uuid::Uuid::new_v4).to_string();
         let path = std::path::absolute(identity.notebook)?;
-        let sha256 = manifest::file_sha256(&path)?;
+        let sha256 = manifest::file_sha256(identity.read_from)?;
         let manifest_path = identity
             .manifest
             .unwrap_or_else(|| plan.config.lineage.file.parent().unwrap_or(Path::new(".")).join("runs").join(format!("{run_id}.json")));
