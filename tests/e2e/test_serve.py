@@ -9,9 +9,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -618,3 +620,22 @@ def test_exec_of_a_copy_finds_the_originals_settings_and_is_named_after_it(
     assert not (elsewhere / "warehouse.db").exists()
     recorded = json.loads(manifest.read_text())
     assert recorded["notebook"]["path"] == str(home / "report.ipynb")
+
+
+def test_the_run_dir_of_a_killed_runner_is_removed_by_the_next_run(
+    runner: Runner, tmp_path: Path
+) -> None:
+    # As a SIGKILLed runner leaves it: its lock file, nobody holding the lock, a minute old.
+    stale = Path("/tmp") / f"tiffin-{uuid.uuid4().hex[:10]}"
+    (stale / "ipc").mkdir(parents=True)
+    (stale / "lock").write_text("")
+    an_hour_ago = time.time() - 3600
+    os.utime(stale / "lock", (an_hour_ago, an_hour_ago))
+    try:
+        nb = tmp_path / "n.ipynb"
+        write_notebook(make_notebook([code("1 + 1")]), nb)
+        result = runner.run(nb)
+        assert result.returncode == 0, result.describe()
+        assert not stale.exists()
+    finally:
+        shutil.rmtree(stale, ignore_errors=True)

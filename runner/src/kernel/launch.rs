@@ -1,7 +1,6 @@
 //! Starting a kernel process: a private run dir, an ipc connection file, the process in its own
 //! process group, and a watcher that reports its exit the moment it happens.
 
-use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
@@ -13,61 +12,12 @@ use nix::unistd::Pid;
 use tokio::sync::watch;
 
 use super::KernelError;
+use super::run_dir::RunDir;
 use super::spec::KernelSpec;
 use crate::sandbox::{self, Cgroup};
 
 /// The five ipc "ports": with `transport: ipc` each names the socket file `{ip}-{port}`.
 const PORTS: [u16; 5] = [1, 2, 3, 4, 5];
-
-/// A 0700 directory holding the connection file and the ipc socket files; removed on drop
-/// (ipykernel leaves its socket files behind).
-#[derive(Debug)]
-pub struct RunDir {
-    path: PathBuf,
-}
-
-impl RunDir {
-    /// Creates a short private dir: ipc socket paths must fit in `sun_path` (108 bytes).
-    pub fn create() -> Result<Self, KernelError> {
-        let base = std::env::temp_dir();
-        let base = if base.as_os_str().len() > 60 { PathBuf::from("/tmp") } else { base };
-        let mut last_error = None;
-        for _ in 0..8 {
-            let suffix = &uuid::Uuid::new_v4().simple().to_string()[..10];
-            let path = base.join(format!("tiffin-{suffix}"));
-            match std::fs::DirBuilder::new().mode(0o700).create(&path) {
-                Ok(()) => {
-                    let run_dir = Self { path };
-                    std::fs::DirBuilder::new()
-                        .mode(0o700)
-                        .create(run_dir.ipc_dir())
-                        .map_err(|e| KernelError::RunDir(run_dir.ipc_dir(), e))?;
-                    return Ok(run_dir);
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last_error = Some(e),
-                Err(e) => return Err(KernelError::RunDir(path, e)),
-            }
-        }
-        Err(KernelError::RunDir(base, last_error.unwrap_or_else(|| std::io::Error::other("no free name"))))
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Holds the connection file and the socket files (the only part a sandbox sees).
-    pub fn ipc_dir(&self) -> PathBuf {
-        self.path.join("ipc")
-    }
-}
-
-impl Drop for RunDir {
-    fn drop(&mut self) {
-        if let Err(error) = std::fs::remove_dir_all(&self.path) {
-            tracing::warn!(dir = %self.path.display(), %error, "could not remove the kernel's run dir");
-        }
-    }
-}
 
 /// Connection info with a fresh random key, ipc sockets inside `run_dir`.
 pub fn connection_info(run_dir: &RunDir, kernel_name: &str) -> Result<ConnectionInfo, KernelError> {

@@ -3,6 +3,7 @@
 mod client;
 mod launch;
 mod message;
+mod run_dir;
 pub mod spec;
 
 use std::path::PathBuf;
@@ -17,7 +18,8 @@ pub use spec::{InterruptMode, KernelSpec, SpecError};
 
 use client::Client;
 use launch::KernelProcess;
-pub use launch::{Launch, RunDir};
+pub use launch::Launch;
+pub use run_dir::RunDir;
 
 /// How long a kernel asked to shut down may take to exit before it is killed, as jupyter_client's
 /// `shutdown_wait_time`. ipykernel usually exits in 0.2 s, slower with heavy imports (matplotlib),

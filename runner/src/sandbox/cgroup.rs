@@ -95,6 +95,19 @@ impl Cgroup {
         Ok(cgroup)
     }
 
+    /// Removes the cgroups named `name` of a run whose runner was killed; one that still has
+    /// processes cannot be removed (the kernel refuses) and stays.
+    pub fn remove_stale(name: &str) {
+        let root = Path::new(ROOT);
+        for dir in [root.join(name), root.join("memory").join(name), root.join("pids").join(name)] {
+            if dir.is_dir()
+                && let Err(error) = std::fs::remove_dir(&dir)
+            {
+                tracing::warn!(dir = %dir.display(), %error, "could not remove a stale cgroup");
+            }
+        }
+    }
+
     /// The `cgroup.procs` files a process writes its pid into to join.
     pub fn procs_files(&self) -> Vec<PathBuf> {
         self.dirs.iter().map(|d| d.join("cgroup.procs")).collect()
