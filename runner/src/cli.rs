@@ -263,7 +263,8 @@ pub enum ScheduleCommand {
         #[command(flatten)]
         repo: RepoArg,
     },
-    /// Start a paused schedule again (from its next time: missed times are not run).
+    /// Start a paused schedule again (the latest time missed while paused runs once, as after a
+    /// restart).
     Resume {
         name: String,
         #[command(flatten)]
@@ -289,7 +290,7 @@ pub enum ScheduleCommand {
 /// The repository `runner serve` schedules.
 #[derive(Debug, Args)]
 pub struct RepoArg {
-    /// A directory inside the repository [default: the current directory].
+    /// A directory inside the repository.
     #[arg(long, value_name = "DIR", default_value = ".")]
     pub repo: PathBuf,
 }

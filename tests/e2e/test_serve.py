@@ -256,6 +256,28 @@ def test_a_fixed_time_runs_once_on_the_night_clocks_go_back(
     assert repo.query("SELECT day FROM daily ORDER BY day") == [("2026-10-25",), ("2026-10-26",)]
 
 
+def test_a_paused_schedule_starts_nothing_and_on_resume_runs_the_latest_missed_time_once(
+    repo: Repo, serve: Callable[..., Serve]
+) -> None:
+    write_notebook(daily_notebook(), repo.root / "report.ipynb")
+    repo.write("report.schedule.toml", spec("daily", "report.ipynb"))
+    repo.commit()
+    daemon = serve(at="2026-11-26T05:00:00Z")
+    daemon.wait_for(
+        "the schedule", lambda: daemon.cli("schedule", "list").stdout.startswith("daily")
+    )
+    paused = daemon.cli("schedule", "pause", "daily")
+    assert paused.stdout == "daily paused\n", paused.describe()
+    listed = json.loads(daemon.cli("schedule", "list", "--json").stdout)
+    assert (listed[0]["paused"], listed[0]["next_run"]) == (True, None)
+    daemon.set_time("2026-11-28T07:00:00Z")  # two times pass while paused
+    time.sleep(3)
+    assert daemon.runs() == []
+    assert daemon.cli("schedule", "resume", "daily").returncode == 0
+    runs = daemon.settled("daily")
+    assert [r["logical_time"] for r in runs] == ["2026-11-28T06:00:00+00:00"]
+
+
 def test_only_the_main_branch_runs(repo: Repo, serve: Callable[..., Serve]) -> None:
     write_notebook(daily_notebook(), repo.root / "report.ipynb")
     repo.write("README.md", "x")
