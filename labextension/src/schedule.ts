@@ -62,13 +62,16 @@ function row(
   control: HTMLElement,
   hint?: string
 ): HTMLElement {
-  const id = `tf-field-${field}`;
-  control.id = id;
   control.setAttribute('data-field', field);
+  // The label names the control, or the first control of a group.
+  const target =
+    control instanceof HTMLInputElement || control instanceof HTMLSelectElement
+      ? control
+      : control.querySelector<HTMLElement>('input, select');
   return h(
     'div',
     { class: 'tf-row' },
-    h('label', { for: id }, label),
+    h('label', { for: target?.id }, label),
     h(
       'div',
       { class: 'tf-control' },
@@ -244,7 +247,10 @@ export class ScheduleWidget extends Widget {
       zones.append(h('option', { value: name }));
     }
 
-    for (const control of Object.values(c)) {
+    for (const [key, control] of Object.entries(c)) {
+      control.id = `tf-${key}`;
+      // A field's error goes once it is edited (the next preview checks it again).
+      control.addEventListener('input', () => this.clearError(control));
       control.addEventListener('input', () => this.updateCadence());
       control.addEventListener('change', () => this.updateCadence());
     }
@@ -515,6 +521,20 @@ export class ScheduleWidget extends Widget {
     Object.assign(problems, checkForm(form));
     this.showErrors(problems);
     return Object.keys(problems).length ? null : form;
+  }
+
+  private clearError(control: HTMLElement): void {
+    const holder = control.closest<HTMLElement>('[data-field]');
+    const field = holder?.dataset.field;
+    if (holder && field !== undefined) {
+      holder.removeAttribute('aria-invalid');
+      const slot = this.node.querySelector<HTMLElement>(
+        `[data-error-for="${field}"]`
+      );
+      if (slot) {
+        slot.textContent = '';
+      }
+    }
   }
 
   private showErrors(problems: Record<string, string>): void {
