@@ -72,15 +72,15 @@ class Lab:
     log: Path
 
 
-@pytest.fixture
-def lab(runner: Runner, tmp_path: Path) -> Iterator[Lab]:
-    """`jupyter lab` on loopback with a token, started in the repository (so the proxy's
-    `runner serve --repo $PWD` serves it); its process group (the proxy's runner serve and the
-    kernels with it) is ended afterwards."""
+@contextlib.contextmanager
+def running_lab(runner: Runner, tmp_path: Path, runner_binary: str) -> Iterator[Lab]:
+    """`jupyter lab` on loopback with a token, started in a fresh repository (so the proxy's
+    `runner serve --repo $PWD` serves it) with `TIFFIN_RUNNER=runner_binary`; its process group
+    (the proxy's runner serve and the kernels with it) is ended afterwards."""
     repo = make_repo(tmp_path / "repo")
     port = free_port()
     env = dict(runner.env)
-    env["TIFFIN_RUNNER"] = str(runner.binary)
+    env["TIFFIN_RUNNER"] = runner_binary
     env["HOME"] = str(tmp_path / "home")
     (tmp_path / "home").mkdir()
     log = tmp_path / "jupyter.log"
@@ -132,6 +132,12 @@ def lab(runner: Runner, tmp_path: Path) -> Iterator[Lab]:
         # The proxy's runner serve and the kernels are in the group: none may outlive the test.
         time.sleep(0.5)
         with_group(proc, signal.SIGKILL)
+
+
+@pytest.fixture
+def lab(runner: Runner, tmp_path: Path) -> Iterator[Lab]:
+    with running_lab(runner, tmp_path, str(runner.binary)) as started:
+        yield started
 
 
 def with_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
@@ -277,15 +283,18 @@ def test_schedule_preview_review_and_run_from_the_pane(browser: Browser, lab: La
     form.locator("[data-test-plan]").scroll_into_view_if_needed()
     shoot(page, "3-review")
 
+    # Nothing runs before the review is merged: the pane says so.
+    page.get_by_role("tab", name="daily_report.ipynb", exact=True).click()
+    open_pane(page)
+    pane = page.locator("#tiffin-debug-pane")
+    expect(pane.locator('[data-state="empty"]')).to_be_visible()
+
     # The reviewer merges it; runner serve runs what is on main. (The work tree's copies, which
     # the review branch holds, make way for the merge.)
     (lab.repo / "daily_report.schedule.toml").unlink()
     git(lab.repo, "checkout", "-q", "--", "daily_report.ipynb")
     git(lab.repo, "merge", "-q", "--ff-only", branch)
 
-    page.get_by_role("tab", name="daily_report.ipynb", exact=True).click()
-    open_pane(page)
-    pane = page.locator("#tiffin-debug-pane")
     card = pane.locator('[data-schedule="daily_report"]')
     expect(card).to_be_visible(timeout=SLOW)
     expect(card.locator('[data-state="no-runs"]')).to_be_visible()
@@ -341,3 +350,24 @@ def test_a_failing_run_shows_its_cell_and_traceback_in_the_pane(browser: Browser
     # Retry from the pane: a new attempt of the same logical time, failing again.
     detail.locator('[data-action="retry"]').click()
     expect(card.locator('.tf-run-row[data-status="failed"]')).to_have_count(2, timeout=SLOW)
+
+
+def test_the_pane_says_when_the_runner_is_not_reachable(
+    browser: Browser, runner: Runner, tmp_path: Path
+) -> None:
+    """A runner the proxy cannot start (TIFFIN_RUNNER not executable): the pane says so, and the
+    form's preview reports it instead of failing silently."""
+    not_a_binary = tmp_path / "runner"
+    not_a_binary.write_text("not a program\n")
+    with running_lab(runner, tmp_path, str(not_a_binary)) as lab:
+        page = open_notebook(browser, lab, "daily_report.ipynb")
+        open_pane(page)
+        problem = page.locator('#tiffin-debug-pane [data-state="unreachable"]')
+        expect(problem).to_contain_text("Runner not reachable", timeout=SLOW)
+        page.locator(".jp-NotebookPanel-toolbar .tf-schedule-button").click()
+        form = page.locator(".tf-schedule")
+        form.locator("#tf-owner").fill("ana@example.com")
+        form.locator("#tf-purpose").fill("reporting")
+        form.locator('[data-action="preview"]').click()
+        expect(form.locator('[data-state="unreachable"]')).to_contain_text("Runner not reachable")
+        shoot(page, "7-runner-not-reachable")
