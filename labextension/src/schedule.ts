@@ -755,34 +755,33 @@ export class ScheduleWidget extends Widget {
       );
       return;
     }
-    const trial = (s.trial ?? {}) as Json;
-    const traceback = Array.isArray(trial.traceback)
-      ? (trial.traceback as string[]).join('\n')
-      : '';
-    const pre = h('pre', { class: 'tf-mono tf-traceback' });
-    pre.innerHTML = ansiToHtml(traceback || s.error || '');
+    // The trial's error names the failing cell ("cell 2 raised ValueError: ..."); the test
+    // plan has every cell's status.
+    const error = h('pre', {
+      class: 'tf-mono tf-traceback',
+      'data-trial-error': true
+    });
+    error.innerHTML = ansiToHtml(s.error ?? 'the schedule cannot run.');
     fill(
       slot,
       h(
         'div',
         { class: 'tf-bad', 'data-review': 'failed', role: 'alert' },
-        h(
-          'p',
-          {},
-          'No review was created: ',
-          s.error ?? 'the schedule cannot run.'
-        ),
-        typeof trial.failing_cell === 'number'
-          ? h('p', {}, `Failing cell: ${trial.failing_cell}`)
-          : null,
-        pre,
+        h('p', {}, 'No review was created: the trial run failed.'),
+        error,
         h(
           'p',
           { class: 'tf-hint' },
           'Fix the notebook or the form, then preview again.'
         )
       ),
-      s.test_plan ? h('pre', { class: 'tf-mono tf-code' }, s.test_plan) : null
+      s.test_plan
+        ? h(
+            'pre',
+            { class: 'tf-mono tf-code', 'data-test-plan': true },
+            s.test_plan
+          )
+        : null
     );
   }
 }

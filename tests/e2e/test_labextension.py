@@ -351,6 +351,21 @@ def test_a_failing_run_shows_its_cell_and_traceback_in_the_pane(browser: Browser
     detail.locator('[data-action="retry"]').click()
     expect(card.locator('.tf-run-row[data-status="failed"]')).to_have_count(2, timeout=SLOW)
 
+    # Submitting it from the form: the trial run fails, no branch, the error names the cell.
+    page.locator(".jp-NotebookPanel-toolbar .tf-schedule-button").click()
+    form = page.locator(".tf-schedule")
+    form.locator("#tf-owner").fill("ana@example.com")
+    form.locator("#tf-purpose").fill("reporting")
+    form.locator('[data-action="preview"]').click()
+    form.locator('[data-action="review"]').click()
+    refused = form.locator('[data-review="failed"]')
+    expect(refused).to_be_visible(timeout=SLOW)
+    expect(refused.locator("[data-trial-error]")).to_contain_text("no such customer")
+    expect(form.locator("[data-test-plan]")).to_contain_text("failed")
+    assert git(lab.repo, "branch", "--list", "tiffin/*") == ""
+    refused.scroll_into_view_if_needed()
+    shoot(page, "8-review-trial-failed")
+
 
 def test_the_pane_says_when_the_runner_is_not_reachable(
     browser: Browser, runner: Runner, tmp_path: Path
