@@ -16,6 +16,7 @@ import {
   NotebookPanel
 } from '@jupyterlab/notebook';
 import { LabIcon } from '@jupyterlab/ui-components';
+import { find } from '@lumino/algorithm';
 import { IDisposable } from '@lumino/disposable';
 
 import { SchedulerApi } from './api';
@@ -88,6 +89,15 @@ const plugin: JupyterFrontEndPlugin<void> = {
         const panel =
           tracker.find(p => p.context.path === path) ?? tracker.currentWidget;
         if (!panel) {
+          return;
+        }
+        // One form per notebook: a second click shows the open one.
+        const open = find(
+          app.shell.widgets('main'),
+          w => w.id === `tiffin-schedule-${panel.context.path}`
+        );
+        if (open) {
+          app.shell.activateById(open.id);
           return;
         }
         const content = new ScheduleWidget(

@@ -218,6 +218,9 @@ def test_schedule_preview_review_and_run_from_the_pane(browser: Browser, lab: La
     button.click()
     form = page.locator(".tf-schedule")
     expect(form).to_be_visible()
+    # One form per notebook: a second click shows the open one.
+    button.click()
+    expect(form).to_have_count(1)
 
     # The form read the parameters cell and offers its defaults; the cadence is told in words.
     factor = form.locator('[data-param="factor"]')
