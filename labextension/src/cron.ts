@@ -13,7 +13,8 @@ export const PRESET_CRON: Record<Preset, string> = {
   monthly: '0 0 1 * *'
 };
 
-const DAYS = [
+/** Day names, indexed as cron numbers them (0 = Sunday). */
+export const DAYS = [
   'Sunday',
   'Monday',
   'Tuesday',

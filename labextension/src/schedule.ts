@@ -21,6 +21,7 @@ import { ansiToHtml } from './ansi';
 import {
   CadenceChoice,
   cadenceToCron,
+  DAYS,
   describeCron,
   formatInZone,
   isTimeZone,
@@ -40,16 +41,6 @@ import {
   specPath,
   specToml
 } from './spec';
-
-const WEEKDAYS = [
-  'Sunday',
-  'Monday',
-  'Tuesday',
-  'Wednesday',
-  'Thursday',
-  'Friday',
-  'Saturday'
-];
 
 function localZone(): string {
   return Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
@@ -203,7 +194,7 @@ export class ScheduleWidget extends Widget {
     );
     c.time = input('06:00', { placeholder: 'HH:MM', size: '6' });
     c.weekday = select(
-      WEEKDAYS.map((d, i) => [String(i), d]),
+      DAYS.map((d, i) => [String(i), d]),
       '1'
     );
     c.monthday = input('1', { type: 'number', min: '1', max: '28' });

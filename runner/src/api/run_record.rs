@@ -6,6 +6,7 @@ use std::path::Path;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::notify::CellError;
 use crate::serve::launch::RecordFiles;
 use crate::serve::records;
 use crate::serve::store::RunRow;
@@ -23,14 +24,6 @@ pub struct RunDetail {
     pub failing_cell: Option<u32>,
     pub error: Option<CellError>,
     pub lineage: Vec<Value>,
-}
-
-/// The error output of the failing cell, as the kernel reported it.
-#[derive(Debug, Serialize)]
-pub struct CellError {
-    pub ename: String,
-    pub evalue: String,
-    pub traceback: Vec<String>,
 }
 
 pub fn detail(run: RunRow) -> RunDetail {
@@ -56,11 +49,7 @@ pub fn executed_notebook(record: &Path) -> Option<Value> {
 
 /// The first error output of the notebook: a run stops at its failing cell, so this is that cell's.
 fn first_error(notebook: &Value) -> Option<CellError> {
-    let mut outputs = notebook["cells"].as_array()?.iter().filter_map(|cell| cell["outputs"].as_array()).flatten();
-    let error = outputs.find(|output| output["output_type"] == "error")?;
-    let text = |key: &str| error[key].as_str().unwrap_or_default().to_owned();
-    let traceback = error["traceback"].as_array().into_iter().flatten().filter_map(|line| line.as_str().map(str::to_owned)).collect();
-    Some(CellError { ename: text("ename"), evalue: text("evalue"), traceback })
+    CellError::first_in(notebook["cells"].as_array()?.iter().filter_map(|cell| cell["outputs"].as_array()).flatten())
 }
 
 /// The run's OpenLineage events, kept in its record when it finished; lines that do not parse are skipped.

@@ -9,7 +9,8 @@ use super::{postgres, sqlite};
 
 pub const UPLOADS_TABLE: &str = "tiffin_uploads";
 
-/// Upload times are RFC 3339 UTC with microseconds and a `Z`, so they compare as text.
+/// Instants as stored in tables (upload times here, the scheduler's state): RFC 3339 UTC with
+/// microseconds and a `Z`, so they compare as text.
 pub fn timestamp(at: chrono::DateTime<chrono::Utc>) -> String {
     at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }

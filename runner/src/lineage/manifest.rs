@@ -127,6 +127,11 @@ pub struct CellRecord {
     pub seconds: Option<f64>,
 }
 
+/// The 1-based number of the cell that failed, read back from a manifest's JSON.
+pub fn failed_cell(manifest: &Value) -> Option<u64> {
+    manifest["cells"].as_array()?.iter().find(|cell| cell["status"] == "failed")?["cell"].as_u64()
+}
+
 /// The SHA-256 of the notebook file as it was read.
 pub fn file_sha256(path: &Path) -> std::io::Result<String> {
     let mut file = std::fs::File::open(path)?;

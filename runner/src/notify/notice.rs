@@ -5,9 +5,11 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use serde::Serialize;
 use serde_json::Value;
 
 use crate::exec::ERROR_CELL_TAG;
+use crate::lineage::manifest::failed_cell;
 use crate::notebook::CellType;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -36,11 +38,21 @@ pub struct FailingCell {
 }
 
 /// The error output of a cell, as the kernel sent it (the traceback may hold ANSI colour codes).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CellError {
     pub ename: String,
     pub evalue: String,
     pub traceback: Vec<String>,
+}
+
+impl CellError {
+    /// The first error among notebook cell outputs (nbformat JSON).
+    pub fn first_in<'a>(outputs: impl IntoIterator<Item = &'a Value>) -> Option<Self> {
+        let error = outputs.into_iter().find(|output| output["output_type"] == "error")?;
+        let text = |key: &str| error[key].as_str().unwrap_or_default().to_owned();
+        let traceback = error["traceback"].as_array().into_iter().flatten().filter_map(Value::as_str).map(str::to_owned).collect();
+        Some(Self { ename: text("ename"), evalue: text("evalue"), traceback })
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -70,13 +82,8 @@ impl Notice {
         let run_id = manifest["run_id"].as_str().ok_or_else(|| shape("no `run_id`"))?;
         let status = manifest["status"].as_str().ok_or_else(|| shape("no `status`"))?;
         let seconds = manifest["seconds"].as_f64().ok_or_else(|| shape("no `seconds`"))?;
-        let failed = manifest["cells"]
-            .as_array()
-            .ok_or_else(|| shape("no `cells`"))?
-            .iter()
-            .find(|cell| cell["status"] == "failed")
-            .and_then(|cell| cell["cell"].as_u64())
-            .and_then(|cell| usize::try_from(cell).ok());
+        manifest["cells"].as_array().ok_or_else(|| shape("no `cells`"))?;
+        let failed = failed_cell(&manifest).and_then(|cell| usize::try_from(cell).ok());
         let executed = manifest["notebook"]["output"].as_str().filter(|output| *output != "-").map(Path::new);
         let failing_cell = failed.map(|cell| match executed.map(|notebook| failing_cell(notebook, cell)) {
             Some(Ok(found)) => found,
@@ -110,10 +117,5 @@ fn failing_cell(notebook: &Path, cell: usize) -> Result<FailingCell, String> {
         .nth(cell.saturating_sub(1))
         .filter(|c| c.cell_type == CellType::Code)
         .ok_or_else(|| format!("{} has no code cell {cell}", notebook.display()))?;
-    let error = found.outputs.iter().find(|output| output["output_type"] == "error").map(|output| CellError {
-        ename: output["ename"].as_str().unwrap_or_default().to_owned(),
-        evalue: output["evalue"].as_str().unwrap_or_default().to_owned(),
-        traceback: output["traceback"].as_array().into_iter().flatten().filter_map(Value::as_str).map(str::to_owned).collect(),
-    });
-    Ok(FailingCell { cell, source: found.source.clone(), error })
+    Ok(FailingCell { cell, source: found.source.clone(), error: CellError::first_in(&found.outputs) })
 }

@@ -102,21 +102,26 @@ pub fn start(repo: &Repo, run: &RunRow, spec: &Spec, notebook: &str, logical: Da
     Ok(Started { child, pid })
 }
 
-/// The run's start time as the kernel counts it (clock ticks since boot, /proc/PID/stat field
-/// 22): with the pid, it names the process, so a pid reused by another process is not taken for
-/// the run after a restart.
-pub fn process_start(pid: i32) -> Option<u64> {
+/// A process's state (field 3 of /proc/PID/stat) and start time (field 22, clock ticks since
+/// boot): with the pid, the start time names the process, so a pid reused by another process is
+/// not taken for the run after a restart.
+fn stat(pid: i32) -> Option<(char, u64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) is in parentheses and may hold spaces: count from its end.
-    let after_name = &stat[stat.rfind(')')? + 2..];
-    after_name.split(' ').nth(19)?.parse().ok()
+    let mut fields = stat.get(stat.rfind(')')? + 2..)?.split(' ');
+    let state = fields.next()?.chars().next()?;
+    let start = fields.nth(18)?.parse().ok()?;
+    Some((state, start))
+}
+
+/// The start time of process `pid`, recorded to recognise it after a restart.
+pub fn process_start(pid: i32) -> Option<u64> {
+    stat(pid).map(|(_, start)| start)
 }
 
 /// Whether the process that ran as `pid` since `start` is still there (and not a zombie).
 pub fn still_running(pid: i32, start: u64) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
-    let state = stat.rfind(')').and_then(|end| stat.get(end + 2..end + 3));
-    state != Some("Z") && process_start(pid) == Some(start)
+    stat(pid).is_some_and(|(state, started)| state != 'Z' && started == start)
 }
 
 /// The run's logical time, parsed back from the store.

@@ -262,6 +262,13 @@ impl Daemon {
         Some(spec)
     }
 
+    /// A schedule on the branch with its checked spec; `None` when it is gone or does not check.
+    fn scheduled(&mut self, name: &str) -> Option<(ScheduleRow, Spec)> {
+        let row = self.store.schedule(name).ok()?;
+        let spec = self.spec(&row)?;
+        Some((row, spec))
+    }
+
     /// Turns each schedule's latest due cron time into a run (once, however many were missed).
     fn tick(&mut self, now: DateTime<Utc>) -> Result<(), ServeError> {
         for row in self.store.schedules()? {
@@ -296,8 +303,7 @@ impl Daemon {
     /// Releases the waiting runs whose inputs arrived; expires those that waited too long.
     async fn poll_triggers(&mut self, now: DateTime<Utc>) -> Result<(), ServeError> {
         for run in self.store.runs_with_status(RunStatus::Waiting)? {
-            let Ok(row) = self.store.schedule(&run.schedule) else { continue };
-            let Some(spec) = self.spec(&row) else { continue };
+            let Some((row, spec)) = self.scheduled(&run.schedule) else { continue };
             let Some(trigger_spec) = &spec.trigger else {
                 self.store.release(&run.id)?;
                 continue;
@@ -412,7 +418,8 @@ impl Daemon {
 
     /// Records how a run ended, keeps its record, and queues the next attempt when it may retry.
     fn end(&mut self, run: &RunRow, ending: Ending, now: DateTime<Utc>) -> Result<(), ServeError> {
-        let spec = self.store.schedule(&run.schedule).ok().and_then(|row| self.spec(&row));
+        let scheduled = self.scheduled(&run.schedule);
+        let spec = scheduled.as_ref().map(|(_, spec)| spec);
         let retry_delay = spec.as_ref().and_then(|spec| {
             let retryable = matches!(ending.status, RunStatus::Failed) && run.attempt <= spec.retries.count;
             retryable.then(|| chrono::Duration::from_std(spec.retries.delay).unwrap_or_default())
@@ -431,14 +438,14 @@ impl Daemon {
             not_before,
             wait_until: None,
         });
-        let notice = notices::event_of(ending.status, next_run.is_some())
-            .is_some_and(|event| spec.as_ref().is_some_and(|spec| notices::wanted(spec, event)));
+        let notice =
+            notices::event_of(ending.status, next_run.is_some()).is_some_and(|event| spec.is_some_and(|spec| notices::wanted(spec, event)));
         let queued = self.store.finish(&run.id, &ending, now, notice, next_run.as_ref())?;
         let finished = self.store.run(&run.id)?;
         tracing::info!(run = run.id, status = finished.status.as_str(), "finished");
         let record = Path::new(&finished.record_dir);
-        if let Some(row) = self.store.schedule(&run.schedule).ok()
-            && let Ok(config) = self.config_of(&row)
+        if let Some((row, _)) = &scheduled
+            && let Ok(config) = self.config_of(row)
             && record.is_dir()
             && let Err(error) = records::keep_lineage(record, &config.lineage.file, &run.id)
         {
@@ -469,7 +476,7 @@ impl Daemon {
             if run.slow_notified {
                 continue;
             }
-            let Some(spec) = self.store.schedule(&run.schedule).ok().and_then(|row| self.spec(&row)) else { continue };
+            let Some((_, spec)) = self.scheduled(&run.schedule) else { continue };
             if notices::is_slow(&spec, &run, now) {
                 self.store.mark_slow_notified(&run.id)?;
                 self.dispatch_notice(&run, Event::Slow, NoticeKey::Slow(run.id.clone()), now);
@@ -489,8 +496,7 @@ impl Daemon {
 
     /// Starts delivering one notice to the schedule's targets.
     fn dispatch_notice(&mut self, run: &RunRow, event: Event, key: NoticeKey, now: DateTime<Utc>) {
-        let Some(row) = self.store.schedule(&run.schedule).ok() else { return };
-        let Some(spec) = self.spec(&row) else { return };
+        let Some((row, spec)) = self.scheduled(&run.schedule) else { return };
         let settings = self
             .config_of(&row)
             .and_then(|config| notify::Settings::from_config(&config).map_err(|e| e.to_string()))

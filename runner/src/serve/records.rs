@@ -12,6 +12,7 @@ use serde_json::Value;
 use super::launch::RecordFiles;
 use super::store::{Ending, RunRow, RunStatus};
 use crate::exec::exit_code;
+use crate::lineage::manifest::failed_cell;
 
 /// How a run ended, from its manifest (the runner's own account) or, when the runner could not
 /// write one, from its exit code and the end of its log.
@@ -33,13 +34,7 @@ pub fn ending(record: &Path, exit: Option<i32>, cancel_requested: bool) -> Endin
     };
     let message = manifest["message"].as_str().map(str::to_owned);
     let exit_code = manifest["exit_code"].as_i64().and_then(|c| i32::try_from(c).ok()).or(exit);
-    let failing_cell = manifest["cells"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|cell| cell["status"] == "failed")
-        .and_then(|cell| cell["cell"].as_u64())
-        .and_then(|c| u32::try_from(c).ok());
+    let failing_cell = failed_cell(&manifest).and_then(|c| u32::try_from(c).ok());
     let status = match manifest["status"].as_str() {
         Some("completed") => RunStatus::Succeeded,
         Some("refused") => RunStatus::Refused,

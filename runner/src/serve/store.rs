@@ -8,9 +8,12 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::Serialize;
+
+// Instants are stored as text that sorts as time, the same way upload times are.
+use crate::data::arrivals::timestamp;
 
 pub const FILE_NAME: &str = "state.db";
 
@@ -227,10 +230,6 @@ const RUN_COLUMNS: &str = "id, schedule, logical_time, trigger, attempt, status,
 
 const SCHEDULE_COLUMNS: &str = "name, spec_path, notebook, commit_id, spec_text, first_seen, active, paused, last_tick, problem";
 
-pub fn timestamp(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::Micros, true)
-}
-
 fn parse_time(text: Option<String>) -> Option<DateTime<Utc>> {
     text.and_then(|t| DateTime::parse_from_rfc3339(&t).ok()).map(|t| t.with_timezone(&Utc))
 }
@@ -312,6 +311,15 @@ impl Store {
         |source| StoreError::Sqlite { path: self.path.clone(), source }
     }
 
+    /// Runs `work` in one transaction (given the runs directory), committed if it succeeds.
+    fn in_transaction<T>(&mut self, work: impl FnOnce(&rusqlite::Transaction, &Path) -> rusqlite::Result<T>) -> Result<T, StoreError> {
+        let fail = |source| StoreError::Sqlite { path: self.path.clone(), source };
+        let transaction = self.connection.transaction().map_err(fail)?;
+        let done = work(&transaction, &self.runs_dir).map_err(fail)?;
+        transaction.commit().map_err(fail)?;
+        Ok(done)
+    }
+
     pub fn runs_dir(&self) -> &Path {
         &self.runs_dir
     }
@@ -335,13 +343,10 @@ impl Store {
     /// schedules no longer there become inactive and their live runs that have not started are
     /// cancelled. A schedule keeps its first-seen day and its last cron time across changes.
     pub fn sync_schedules(&mut self, commit: &str, seen: &[SeenSchedule], today: NaiveDate) -> Result<(), StoreError> {
-        let path = self.path.clone();
-        let fail = |source| StoreError::Sqlite { path: path.clone(), source };
-        let transaction = self.connection.transaction().map_err(fail)?;
-        transaction.execute("UPDATE schedules SET active = 0", []).map_err(fail)?;
-        for schedule in seen {
-            transaction
-                .execute(
+        self.in_transaction(|transaction, _| {
+            transaction.execute("UPDATE schedules SET active = 0", [])?;
+            for schedule in seen {
+                transaction.execute(
                     "INSERT INTO schedules (name, spec_path, notebook, commit_id, spec_text, first_seen, active, problem) \
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7) \
                      ON CONFLICT (name) DO UPDATE SET spec_path = excluded.spec_path, notebook = excluded.notebook, \
@@ -355,17 +360,15 @@ impl Store {
                         today.to_string(),
                         schedule.problem
                     ],
-                )
-                .map_err(fail)?;
-        }
-        transaction
-            .execute(
+                )?;
+            }
+            transaction.execute(
                 "UPDATE runs SET status = 'cancelled', finished_at = ?1, message = 'the schedule was removed from the main branch' \
                  WHERE status IN ('queued', 'waiting') AND schedule IN (SELECT name FROM schedules WHERE NOT active)",
                 [timestamp(Utc::now())],
-            )
-            .map_err(fail)?;
-        transaction.commit().map_err(fail)
+            )?;
+            Ok(())
+        })
     }
 
     pub fn set_paused(&self, name: &str, paused: bool) -> Result<(), StoreError> {
@@ -381,25 +384,16 @@ impl Store {
 
     /// Queues the run of a cron time and moves the schedule past that time, in one transaction.
     pub fn queue_tick(&mut self, run: &NewRun, tick: DateTime<Utc>) -> Result<Option<RunRow>, StoreError> {
-        let path = self.path.clone();
-        let runs_dir = self.runs_dir.clone();
-        let fail = |source| StoreError::Sqlite { path: path.clone(), source };
-        let transaction = self.connection.transaction().map_err(fail)?;
-        transaction.execute("UPDATE schedules SET last_tick = ?2 WHERE name = ?1", params![run.schedule, timestamp(tick)]).map_err(fail)?;
-        let queued = insert_run(&transaction, &runs_dir, run, 1).map_err(fail)?;
-        transaction.commit().map_err(fail)?;
-        Ok(queued)
+        self.in_transaction(|transaction, runs_dir| {
+            transaction.execute("UPDATE schedules SET last_tick = ?2 WHERE name = ?1", params![run.schedule, timestamp(tick)])?;
+            insert_run(transaction, runs_dir, run, 1)
+        })
     }
 
     /// Queues a new attempt for a logical time (run now, backfill, retry): one more than the
     /// latest attempt of that time.
     pub fn queue_attempt(&mut self, run: &NewRun) -> Result<RunRow, StoreError> {
-        let path = self.path.clone();
-        let runs_dir = self.runs_dir.clone();
-        let fail = |source| StoreError::Sqlite { path: path.clone(), source };
-        let transaction = self.connection.transaction().map_err(fail)?;
-        let queued = insert_next_attempt(&transaction, &runs_dir, run).map_err(fail)?;
-        transaction.commit().map_err(fail)?;
+        let queued = self.in_transaction(|transaction, runs_dir| insert_next_attempt(transaction, runs_dir, run))?;
         queued.ok_or_else(|| StoreError::UnknownRun(format!("{} at {}", run.schedule, run.logical_time)))
     }
 
@@ -467,23 +461,17 @@ impl Store {
         notice: bool,
         next: Option<&NewRun>,
     ) -> Result<Option<RunRow>, StoreError> {
-        let path = self.path.clone();
-        let runs_dir = self.runs_dir.clone();
-        let fail = |source| StoreError::Sqlite { path: path.clone(), source };
-        let transaction = self.connection.transaction().map_err(fail)?;
-        transaction
-            .execute(
+        self.in_transaction(|transaction, runs_dir| {
+            transaction.execute(
                 "UPDATE runs SET status = ?2, finished_at = ?3, exit_code = ?4, message = ?5, failing_cell = ?6, notice_pending = ?7 \
                  WHERE id = ?1",
                 params![id, ending.status.as_str(), timestamp(finished), ending.exit_code, ending.message, ending.failing_cell, notice],
-            )
-            .map_err(fail)?;
-        let queued = match next {
-            Some(next) => insert_next_attempt(&transaction, &runs_dir, next).map_err(fail)?,
-            None => None,
-        };
-        transaction.commit().map_err(fail)?;
-        Ok(queued)
+            )?;
+            match next {
+                Some(next) => insert_next_attempt(transaction, runs_dir, next),
+                None => Ok(None),
+            }
+        })
     }
 
     /// Asks for a run to be cancelled: one that has not started is cancelled at once; a running
