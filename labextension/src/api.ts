@@ -6,6 +6,8 @@
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
+import { SseEvent, SseParser } from './sse';
+
 export type RunStatus =
   | 'queued'
   | 'waiting'
@@ -93,6 +95,25 @@ export interface Submission {
   trial?: Json;
   error?: string;
   preview?: Preview;
+}
+
+/** `GET /api/v1/info`: where the repository is, and the purposes its policy knows. */
+export interface Info {
+  repo_root: string;
+  branch: string;
+  purposes: string[];
+}
+
+/** `POST /api/v1/submissions` and `GET /api/v1/submissions/{id}`: a submission under way. */
+export interface SubmissionState {
+  id: string;
+  spec: string;
+  state: 'running' | 'done';
+  phase: string;
+  /** When done: 201 (review created), 422 (trial failed or refused) or 500. */
+  status: number | null;
+  /** When done: what the submission answered (created or not). */
+  result: Submission | null;
 }
 
 /** An answer of the API that is not a success, with its `{"error": ...}` text. */
@@ -202,20 +223,141 @@ export class SchedulerApi {
     return this.post('preview', { spec });
   }
 
-  /** The submission, created or not (a failed trial run is a 422 with `created: false`). */
-  async submit(spec: string): Promise<Submission> {
+  info(): Promise<Info> {
+    return this.request('info');
+  }
+
+  pause(schedule: string, paused: boolean): Promise<Schedule> {
+    return this.post(`schedules/${encodeURIComponent(schedule)}/pause`, {
+      paused
+    });
+  }
+
+  /** The run's executed notebook (nbformat 4 JSON; partial while it runs). */
+  notebook(id: string): Promise<Json> {
+    return this.request(`runs/${encodeURIComponent(id)}/notebook`);
+  }
+
+  /**
+   * Starts a submission (trial run, review branch, push, pull request). A schedule that cannot
+   * run is refused at once: a 422 with `created: false`, returned as a finished submission.
+   */
+  async submit(spec: string): Promise<SubmissionState> {
     try {
-      return await this.post<Submission>('submit', { spec });
+      return await this.post<SubmissionState>('submissions', { spec });
     } catch (error) {
       if (
         error instanceof ApiError &&
+        error.status === 422 &&
         typeof error.body === 'object' &&
         error.body !== null &&
         'created' in error.body
       ) {
-        return error.body as Submission;
+        return {
+          id: '',
+          spec,
+          state: 'done',
+          phase: 'done',
+          status: 422,
+          result: error.body as Submission
+        };
       }
       throw error;
+    }
+  }
+
+  submission(id: string): Promise<SubmissionState> {
+    return this.request(`submissions/${encodeURIComponent(id)}`);
+  }
+
+  runEvents(
+    id: string,
+    onEvent: (event: SseEvent) => void,
+    signal?: AbortSignal
+  ): Promise<void> {
+    return this.events(
+      `runs/${encodeURIComponent(id)}/events`,
+      onEvent,
+      signal
+    );
+  }
+
+  submissionEvents(
+    id: string,
+    onEvent: (event: SseEvent) => void,
+    signal?: AbortSignal
+  ): Promise<void> {
+    return this.events(
+      `submissions/${encodeURIComponent(id)}/events`,
+      onEvent,
+      signal
+    );
+  }
+
+  /**
+   * Reads a server-sent event stream to its end, calling `onEvent` as events arrive. It is a
+   * fetch through ServerConnection rather than an EventSource: the request carries what every
+   * other call of the extension carries (Jupyter's cookie, and its token as an `Authorization`
+   * header when the page has one), and an error status is read as the API's `{"error": ...}`.
+   * `Accept: text/event-stream` is what makes jupyter-server-proxy pass the body on as it comes.
+   * Resolves when the stream ends (or `signal` aborts it).
+   */
+  async events(
+    path: string,
+    onEvent: (event: SseEvent) => void,
+    signal?: AbortSignal
+  ): Promise<void> {
+    let response: Response;
+    try {
+      response = await ServerConnection.makeRequest(
+        this.url(path),
+        { headers: { Accept: 'text/event-stream' }, signal, cache: 'no-store' },
+        this.settings
+      );
+    } catch (error) {
+      if (signal?.aborted) {
+        return;
+      }
+      throw new Unreachable(`the scheduler is not reachable: ${String(error)}`);
+    }
+    const type = response.headers.get('Content-Type') ?? '';
+    if (!response.ok || !type.startsWith('text/event-stream')) {
+      if (type.startsWith('application/json')) {
+        const body = (await response.json()) as { error?: unknown };
+        throw new ApiError(
+          response.status,
+          String(body.error ?? `HTTP ${response.status}`),
+          body
+        );
+      }
+      throw new Unreachable(
+        `the scheduler is not reachable (HTTP ${response.status} from the proxy)`
+      );
+    }
+    if (!response.body) {
+      return;
+    }
+    const reader = response.body.getReader();
+    const decoder = new TextDecoder();
+    const parser = new SseParser();
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) {
+          break;
+        }
+        for (const event of parser.feed(
+          decoder.decode(value, { stream: true })
+        )) {
+          onEvent(event);
+        }
+      }
+    } catch (error) {
+      if (!signal?.aborted) {
+        throw error;
+      }
+    } finally {
+      reader.releaseLock();
     }
   }
 }

@@ -9,18 +9,22 @@ import {
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
 import { MainAreaWidget, ToolbarButton } from '@jupyterlab/apputils';
+import { IEditorLanguageRegistry } from '@jupyterlab/codemirror';
 import { DocumentRegistry } from '@jupyterlab/docregistry';
 import {
   INotebookModel,
   INotebookTracker,
   NotebookPanel
 } from '@jupyterlab/notebook';
+import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { LabIcon } from '@jupyterlab/ui-components';
 import { find } from '@lumino/algorithm';
 import { IDisposable } from '@lumino/disposable';
 
 import { SchedulerApi } from './api';
+import { ExecutedNotebook } from './executed';
 import { DebugPane } from './pane';
+import { Repository } from './repo';
 import { ScheduleWidget } from './schedule';
 
 const clockSvg =
@@ -67,14 +71,37 @@ const plugin: JupyterFrontEndPlugin<void> = {
   description: 'Schedule a notebook with Tiffin and debug its runs',
   autoStart: true,
   requires: [INotebookTracker],
-  optional: [ILabShell],
+  optional: [ILabShell, IEditorLanguageRegistry, IRenderMimeRegistry],
   activate: (
     app: JupyterFrontEnd,
     tracker: INotebookTracker,
-    labShell: ILabShell | null
+    labShell: ILabShell | null,
+    languages: IEditorLanguageRegistry | null,
+    rendermime: IRenderMimeRegistry | null
   ) => {
     const api = new SchedulerApi();
-    const pane = new DebugPane(api);
+    const repo = new Repository(api);
+    const pane = new DebugPane(api, repo, {
+      openNotebook: (run, title) => {
+        const id = `tiffin-executed-${run}`;
+        if (find(app.shell.widgets('main'), w => w.id === id)) {
+          app.shell.activateById(id);
+          return;
+        }
+        const content = new ExecutedNotebook(api, run, {
+          rendermime,
+          languages
+        });
+        const widget = new MainAreaWidget({ content });
+        widget.id = id;
+        widget.title.label = title;
+        widget.title.caption = `${title} (read-only)`;
+        widget.title.icon = scheduleIcon;
+        widget.title.closable = true;
+        app.shell.add(widget, 'main', { mode: 'split-right' });
+        app.shell.activateById(id);
+      }
+    });
     pane.title.icon = scheduleIcon;
     app.shell.add(pane, 'right', { rank: 600 });
 
@@ -103,7 +130,16 @@ const plugin: JupyterFrontEndPlugin<void> = {
         const content = new ScheduleWidget(
           panel,
           api,
-          app.serviceManager.contents
+          app.serviceManager.contents,
+          {
+            languages,
+            repo,
+            showNotebook: () => {
+              if (!panel.isDisposed) {
+                app.shell.activateById(panel.id);
+              }
+            }
+          }
         );
         const widget = new MainAreaWidget({ content });
         widget.id = content.id;

@@ -1,7 +1,9 @@
 /**
- * The debug pane: a right-side panel that follows the active notebook and shows its schedules,
- * their recent runs and a run's record (per-cell status and time, the failing cell and its
- * traceback, the log, inputs and outputs), with run now, retry and cancel.
+ * The debug pane: a right-side panel that follows the active notebook and shows its schedules
+ * (pause and resume), their recent runs and a run's record (per-cell status and time, the
+ * failing cell and its traceback, the log, inputs and outputs, the executed notebook), with run
+ * now, retry and cancel. The open run, while it goes on, follows its server-sent events; the
+ * lists are refreshed every 10 s.
  */
 
 import { Notification } from '@jupyterlab/apputils';
@@ -18,7 +20,27 @@ import {
   Unreachable
 } from './api';
 import { fill, h } from './dom';
+import { outsideText, Repository } from './repo';
 import { itemText } from './schedule';
+import { cellProgress, SseEvent } from './sse';
+
+/** How often the lists are asked for again (the open run follows its events). */
+export const LIST_REFRESH_MS = 10_000;
+
+/** What the pane asks of JupyterLab. */
+export interface PaneHooks {
+  /** Opens a run's executed notebook, read-only, in the main area. */
+  openNotebook: (run: string, title: string) => void;
+}
+
+/** The open run's event stream while it goes on. */
+interface Live {
+  id: string;
+  abort: AbortController;
+  log: string[];
+  /** A detail refresh is due (cells finished): asked at most every 500 ms. */
+  due: number | null;
+}
 
 /** "1 min 5 s", "0.4 s": a run's duration from its start and end. */
 export function duration(run: Run, now: Date = new Date()): string {
@@ -49,8 +71,16 @@ export class DebugPane extends Widget {
   private readonly body: HTMLElement;
   private readonly detail: HTMLElement;
   private refreshing = false;
+  private again = false;
+  private live: Live | null = null;
+  /** When a run's stream last ended without its final status (not followed again at once). */
+  private ended: { id: string; at: number } | null = null;
 
-  constructor(private readonly api: SchedulerApi) {
+  constructor(
+    private readonly api: SchedulerApi,
+    private readonly repo: Repository,
+    private readonly hooks: PaneHooks
+  ) {
     super();
     this.id = 'tiffin-debug-pane';
     this.addClass('tf-pane');
@@ -80,19 +110,20 @@ export class DebugPane extends Widget {
     this.render();
   }
 
-  /** Follows a notebook (its path relative to the server root, i.e. the repository). */
+  /** Follows a notebook (its contents path, relative to Jupyter's root). */
   setNotebook(path: string | null): void {
     if (path === this.notebook) {
       return;
     }
     this.notebook = path;
     this.selected = null;
+    this.stopLive();
     fill(this.detail);
     void this.refresh();
   }
 
   protected onAfterAttach(): void {
-    this.timer = window.setInterval(() => void this.refresh(), 3000);
+    this.timer = window.setInterval(() => void this.refresh(), LIST_REFRESH_MS);
     void this.refresh();
   }
 
@@ -100,6 +131,98 @@ export class DebugPane extends Widget {
     if (this.timer !== null) {
       window.clearInterval(this.timer);
       this.timer = null;
+    }
+    this.stopLive();
+  }
+
+  dispose(): void {
+    this.stopLive();
+    super.dispose();
+  }
+
+  private stopLive(): void {
+    if (this.live) {
+      this.live.abort.abort();
+      if (this.live.due !== null) {
+        window.clearTimeout(this.live.due);
+      }
+      this.live = null;
+    }
+  }
+
+  /** Follows a run that goes on through its events, until its final status. */
+  private async follow(id: string): Promise<void> {
+    this.stopLive();
+    const live: Live = {
+      id,
+      abort: new AbortController(),
+      log: [],
+      due: null
+    };
+    this.live = live;
+    let problem: string | null = null;
+    try {
+      await this.api.runEvents(
+        id,
+        event => this.onRunEvent(live, event),
+        live.abort.signal
+      );
+    } catch (error) {
+      problem = (error as Error).message;
+    }
+    if (live.abort.signal.aborted) {
+      return;
+    }
+    if (this.live === live) {
+      this.live = null;
+    }
+    this.ended = { id, at: Date.now() };
+    if (problem !== null) {
+      // The lists' refresh goes on following it, more slowly.
+      this.detail
+        .querySelector('[data-run-live]')
+        ?.replaceChildren(`live updates stopped: ${problem}`);
+      return;
+    }
+    // The stream ended after the final status: the record as it was left.
+    await this.refresh();
+  }
+
+  private onRunEvent(live: Live, event: SseEvent): void {
+    if (this.live !== live) {
+      return;
+    }
+    const shown = this.detail.querySelector<HTMLElement>(
+      `[data-run-detail="${live.id}"]`
+    );
+    if (event.event === 'log') {
+      live.log.push(event.data);
+      const log = shown?.querySelector<HTMLElement>('.tf-log');
+      if (log) {
+        log.textContent = live.log.join('\n');
+      }
+      const progress = cellProgress(event.data);
+      if (progress) {
+        shown
+          ?.querySelector('[data-run-progress]')
+          ?.replaceChildren(`cell ${progress.done}/${progress.total} done`);
+        if (live.due === null) {
+          live.due = window.setTimeout(() => {
+            live.due = null;
+            if (this.live === live && this.selected === live.id) {
+              void this.showRun(live.id);
+            }
+          }, 500);
+        }
+      }
+    } else if (event.event === 'status') {
+      const run = JSON.parse(event.data) as Run;
+      this.notifyFailures([run]);
+      void this.refresh();
+    } else if (event.event === 'error') {
+      shown
+        ?.querySelector('[data-run-live]')
+        ?.replaceChildren(`live updates stopped: ${event.data}`);
     }
   }
 
@@ -117,14 +240,31 @@ export class DebugPane extends Widget {
   }
 
   async refresh(): Promise<void> {
-    if (!this.notebook || this.refreshing || !this.isAttached) {
+    if (!this.notebook || !this.isAttached) {
       this.render();
+      return;
+    }
+    if (this.refreshing) {
+      // Asked during a refresh (a status event): once more when it is done.
+      this.again = true;
       return;
     }
     this.refreshing = true;
     const notebook = this.notebook;
     try {
-      const schedules = await this.api.schedules(notebook);
+      const located = await this.repo.locate(notebook);
+      if (located.path === null) {
+        fill(
+          this.body,
+          h(
+            'p',
+            { class: 'tf-problem', 'data-state': 'outside' },
+            outsideText(notebook, located.info)
+          )
+        );
+        return;
+      }
+      const schedules = await this.api.schedules(located.path);
       const runs = await Promise.all(schedules.map(s => this.api.runs(s.name)));
       if (notebook !== this.notebook) {
         return;
@@ -166,6 +306,10 @@ export class DebugPane extends Widget {
       );
     } finally {
       this.refreshing = false;
+      if (this.again) {
+        this.again = false;
+        void this.refresh();
+      }
     }
   }
 
@@ -201,18 +345,50 @@ export class DebugPane extends Widget {
       'click',
       () => void this.act(() => this.api.runNow(schedule.name))
     );
+    const pause = h(
+      'button',
+      {
+        type: 'button',
+        class: 'jp-Button jp-mod-styled tf-button',
+        'data-action': schedule.paused ? 'resume' : 'pause',
+        title: schedule.paused
+          ? 'Resume: the latest time missed runs once'
+          : 'Pause: no scheduled run starts until it is resumed'
+      },
+      schedule.paused ? 'Resume' : 'Pause'
+    );
+    pause.addEventListener(
+      'click',
+      () => void this.setPaused(schedule.name, !schedule.paused)
+    );
     const state = schedule.problem
       ? `not running: ${schedule.problem}`
       : schedule.paused
-        ? 'paused'
+        ? 'paused: no scheduled run starts'
         : `next run ${when(schedule.next_run)}`;
     return h(
       'section',
-      { class: 'tf-schedule-card', 'data-schedule': schedule.name },
-      h('div', { class: 'tf-pane-head' }, h('h3', {}, schedule.name), runNow),
+      {
+        class: 'tf-schedule-card',
+        'data-schedule': schedule.name,
+        'data-paused': String(schedule.paused)
+      },
+      h(
+        'div',
+        { class: 'tf-pane-head' },
+        h(
+          'h3',
+          {},
+          schedule.name,
+          schedule.paused
+            ? h('span', { class: 'tf-badge', 'data-badge': 'paused' }, 'paused')
+            : null
+        ),
+        h('div', { class: 'tf-inline' }, runNow, pause)
+      ),
       h(
         'p',
-        { class: 'tf-hint' },
+        { class: 'tf-hint', 'data-schedule-state': true },
         `${schedule.cadence ?? ''} ${schedule.timezone ?? ''} · ${state}`
       ),
       runs.length
@@ -266,6 +442,29 @@ export class DebugPane extends Widget {
     return row;
   }
 
+  /** The open run's last `cell N/T` line, as the live line says it. */
+  private progressText(id: string): string {
+    const log = this.live?.id === id ? this.live.log : [];
+    for (let i = log.length - 1; i >= 0; i--) {
+      const progress = cellProgress(log[i]);
+      if (progress) {
+        return `cell ${progress.done}/${progress.total} done`;
+      }
+    }
+    return 'following the run…';
+  }
+
+  private async setPaused(name: string, paused: boolean): Promise<void> {
+    try {
+      await this.api.pause(name, paused);
+      await this.refresh();
+    } catch (error) {
+      Notification.error(`Tiffin: ${(error as Error).message}`, {
+        autoClose: 8000
+      });
+    }
+  }
+
   private async act(action: () => Promise<Run>): Promise<void> {
     try {
       const run = await action();
@@ -283,7 +482,8 @@ export class DebugPane extends Widget {
     let log = '';
     try {
       detail = await this.api.run(id);
-      log = await this.api.log(id).catch(() => '');
+      const live = this.live?.id === id ? this.live : null;
+      log = live ? live.log.join('\n') : await this.api.log(id).catch(() => '');
     } catch (error) {
       fill(
         this.detail,
@@ -295,8 +495,38 @@ export class DebugPane extends Widget {
       );
       return;
     }
+    if (id !== this.selected) {
+      return; // another run was opened meanwhile
+    }
     const run = detail.run;
+    const going = !FINAL.has(run.status);
+    const recentlyEnded =
+      this.ended?.id === id && Date.now() - this.ended.at < LIST_REFRESH_MS;
+    if (going && this.live?.id !== id && !recentlyEnded) {
+      void this.follow(id);
+    } else if (!going && this.live && this.live.id !== id) {
+      this.stopLive();
+    }
     const buttons: HTMLElement[] = [];
+    if (run.started_at) {
+      const open = h(
+        'button',
+        {
+          type: 'button',
+          class: 'jp-Button jp-mod-styled tf-button',
+          'data-action': 'open-notebook',
+          title: 'The executed notebook, read-only, in a new tab'
+        },
+        'Open executed notebook'
+      );
+      open.addEventListener('click', () =>
+        this.hooks.openNotebook(
+          run.id,
+          `${run.schedule} ${run.logical_time} (executed)`
+        )
+      );
+      buttons.push(open);
+    }
     if (FINAL.has(run.status)) {
       const retry = h(
         'button',
@@ -363,6 +593,14 @@ export class DebugPane extends Widget {
           h('span', { class: `tf-status tf-status-${run.status}` }, run.status),
           ` · ${run.trigger} · attempt ${run.attempt} · ${duration(run)}`
         ),
+        going
+          ? h(
+              'p',
+              { class: 'tf-hint', 'data-run-live': true, role: 'status' },
+              'live: ',
+              h('span', { 'data-run-progress': true }, this.progressText(id))
+            )
+          : null,
         run.message ? h('p', { class: 'tf-hint' }, run.message) : null,
         detail.failing_cell !== null
           ? h(

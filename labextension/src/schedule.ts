@@ -5,6 +5,7 @@
  * branch, test plan).
  */
 
+import { IEditorLanguageRegistry } from '@jupyterlab/codemirror';
 import { Contents } from '@jupyterlab/services';
 import { NotebookPanel } from '@jupyterlab/notebook';
 import { Widget } from '@lumino/widgets';
@@ -15,6 +16,7 @@ import {
   Preview,
   SchedulerApi,
   Submission,
+  SubmissionState,
   Unreachable
 } from './api';
 import { ansiToHtml } from './ansi';
@@ -31,6 +33,7 @@ import {
 } from './cron';
 import { fill, h } from './dom';
 import { CellLike, notebookParameters, sqlInputs } from './notebook';
+import { outsideText, Repository } from './repo';
 import {
   checkForm,
   defaultName,
@@ -41,6 +44,14 @@ import {
   specPath,
   specToml
 } from './spec';
+import {
+  foldSubmissionEvent,
+  PHASE_TEXT,
+  PHASES,
+  SseEvent,
+  startProgress,
+  SubmissionProgress
+} from './sse';
 
 function localZone(): string {
   return Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
@@ -110,6 +121,47 @@ function button(
   );
 }
 
+/**
+ * Code shown read-only and highlighted by JupyterLab's own CodeMirror languages (the spec as
+ * TOML, the DAG as Python), in the theme's editor colours; plain text without the registry.
+ */
+export function codeBlock(
+  code: string,
+  language: string,
+  languages: IEditorLanguageRegistry | null,
+  attrs: Record<string, string | boolean> = {}
+): HTMLElement {
+  const block = h('pre', {
+    class: 'tf-mono tf-code cm-s-jupyter',
+    'data-language': language,
+    tabindex: '0',
+    ...attrs
+  });
+  block.textContent = code;
+  const found = languages?.findBest(language) ?? null;
+  if (languages && found) {
+    // Highlighted aside, then swapped in: the text is there at once either way.
+    const holder = document.createElement('div');
+    void languages
+      .highlight(code, found, holder)
+      .then(() => {
+        block.replaceChildren(...holder.childNodes);
+        block.dataset.highlighted = 'true';
+      })
+      .catch(() => undefined);
+  }
+  return block;
+}
+
+/** What the form needs from JupyterLab besides the notebook. */
+export interface ScheduleContext {
+  /** CodeMirror's languages, for the preview's spec and DAG. */
+  languages: IEditorLanguageRegistry | null;
+  repo: Repository;
+  /** Makes the notebook's tab the current one. */
+  showNotebook: () => void;
+}
+
 /** A JSON item of the API (an input, output or finding) as one line of text. */
 export function itemText(item: Json): string {
   for (const key of ['table', 'name', 'dataset']) {
@@ -143,11 +195,17 @@ export class ScheduleWidget extends Widget {
   private readonly inputBoxes: Array<{ table: string; box: HTMLInputElement }> =
     [];
   private readonly cadenceText: HTMLElement;
+  private readonly repoNote: HTMLElement;
+  private readonly purposeHint: HTMLElement;
+  /** The spec's path in the repository, once the preview found the notebook there. */
+  private specInRepo: string | null = null;
+  private submitting: AbortController | null = null;
 
   constructor(
-    panel: NotebookPanel,
+    private readonly panel: NotebookPanel,
     private readonly api: SchedulerApi,
     private readonly contents: Contents.IManager,
+    private readonly context: ScheduleContext,
     private readonly now: () => Date = () => new Date()
   ) {
     super();
@@ -163,6 +221,8 @@ export class ScheduleWidget extends Widget {
       class: 'tf-cadence-text',
       'aria-live': 'polite'
     });
+    this.repoNote = h('div', { class: 'tf-repo-note' });
+    this.purposeHint = h('div', { class: 'tf-hint', id: 'tf-purpose-hint' });
     this.formNode = this.buildForm();
     this.resultNode = h('div', { class: 'tf-result' });
     this.node.append(
@@ -172,10 +232,77 @@ export class ScheduleWidget extends Widget {
         { class: 'tf-hint' },
         `Writes ${this.specFile} next to the notebook, then previews it.`
       ),
+      this.repoNote,
       this.formNode,
       this.resultNode
     );
     this.updateCadence();
+    void this.loadInfo();
+  }
+
+  protected onCloseRequest(msg: Parameters<Widget['onCloseRequest']>[0]): void {
+    this.submitting?.abort();
+    super.onCloseRequest(msg);
+  }
+
+  /**
+   * The repository's purposes for the purpose field (a select when the policy lists some), and
+   * a clear word when the notebook is outside the repository. Unreachable: the preview says so.
+   */
+  private async loadInfo(): Promise<void> {
+    let located;
+    try {
+      located = await this.context.repo.locate(this.notebookPath);
+    } catch {
+      return;
+    }
+    if (located.path === null) {
+      this.showOutside(located.info);
+      return;
+    }
+    const purposes = located.info.purposes;
+    if (!purposes.length) {
+      this.purposeHint.textContent =
+        "No policy in the repository lists purposes: any text (checked against the policy's labels).";
+      return;
+    }
+    const typed = this.controls.purpose.value.trim();
+    const choice = select(
+      [
+        ['', 'Choose a purpose…'],
+        ...purposes.map((p): [string, string] => [p, p])
+      ],
+      purposes.includes(typed) ? typed : ''
+    );
+    choice.id = 'tf-purpose';
+    choice.setAttribute('aria-describedby', this.purposeHint.id);
+    choice.addEventListener('change', () => this.clearError(choice));
+    this.controls.purpose.replaceWith(choice);
+    choice.setAttribute('data-field', 'purpose');
+    this.controls.purpose = choice;
+    this.purposeHint.textContent =
+      "The purposes the repository's policy lists (tiffin.toml [policy.labels]).";
+  }
+
+  private showOutside(info: { repo_root: string }): void {
+    fill(
+      this.repoNote,
+      h(
+        'div',
+        { class: 'tf-problem', role: 'alert', 'data-state': 'outside' },
+        outsideText(this.notebookPath, {
+          repo_root: info.repo_root,
+          branch: '',
+          purposes: []
+        })
+      )
+    );
+    const preview = this.node.querySelector<HTMLButtonElement>(
+      '[data-action="preview"]'
+    );
+    if (preview) {
+      preview.disabled = true;
+    }
   }
 
   private buildForm(): HTMLElement {
@@ -206,7 +333,8 @@ export class ScheduleWidget extends Widget {
       placeholder: 'YYYY-MM-DD'
     });
     c.purpose = input('', {
-      placeholder: 'e.g. reporting (checked by the policy)'
+      placeholder: 'e.g. reporting (checked by the policy)',
+      'aria-describedby': 'tf-purpose-hint'
     });
     c.owner = input('', {
       placeholder: 'e-mail of who is notified of failures'
@@ -309,6 +437,7 @@ export class ScheduleWidget extends Widget {
         row('Time zone', 'timezone', c.timezone),
         row('Start date', 'startDate', c.startDate),
         row('Purpose', 'purpose', c.purpose),
+        h('div', { class: 'tf-row' }, h('span', {}), this.purposeHint),
         row('Owner', 'owner', c.owner),
         row(
           'Notify',
@@ -577,12 +706,19 @@ export class ScheduleWidget extends Widget {
     }
     this.busy(`Writing ${this.specFile} and previewing…`);
     try {
+      const located = await this.context.repo.locate(this.notebookPath);
+      if (located.path === null) {
+        fill(this.resultNode);
+        this.showOutside(located.info);
+        return null;
+      }
+      this.specInRepo = specPath(located.path);
       await this.contents.save(this.specFile, {
         type: 'file',
         format: 'text',
         content: specToml(form)
       });
-      const preview = await this.api.preview(this.specFile);
+      const preview = await this.api.preview(this.specInRepo);
       this.showPreview(preview);
       return preview;
     } catch (error) {
@@ -629,8 +765,8 @@ export class ScheduleWidget extends Widget {
         findings.length
           ? h(
               'ul',
-              { 'data-lint': true },
-              ...findings.map(f => h('li', {}, itemText(f)))
+              { 'data-lint': true, class: 'tf-findings' },
+              ...findings.map(f => this.finding(f))
             )
           : h('p', { class: 'tf-hint' }, 'None.'),
         h('h4', {}, 'Inputs'),
@@ -654,21 +790,72 @@ export class ScheduleWidget extends Widget {
             )
           : h('p', { class: 'tf-hint' }, 'None.'),
         h('h4', {}, `Spec: ${preview.spec.path}`),
-        h(
-          'pre',
-          { class: 'tf-mono tf-code', 'data-spec-text': true },
-          preview.spec.text
-        ),
+        codeBlock(preview.spec.text, 'toml', this.context.languages, {
+          'data-spec-text': true,
+          'aria-label': `spec ${preview.spec.path} (read-only)`
+        }),
         h('h4', {}, `Airflow DAG: ${preview.dag.path}`),
-        h(
-          'pre',
-          { class: 'tf-mono tf-code', 'data-dag-text': true },
-          preview.dag.text
-        ),
+        codeBlock(preview.dag.text, 'python', this.context.languages, {
+          'data-dag-text': true,
+          'aria-label': `Airflow DAG ${preview.dag.path} (read-only)`
+        }),
         h('div', { class: 'tf-actions' }, review),
         h('div', { class: 'tf-review' })
       )
     );
+  }
+
+  /**
+   * A lint finding, `{cell, cell_id, line, rule, severity, message}` (`runner lint --json`):
+   * its cell is a button that shows the cell in the notebook.
+   */
+  private finding(f: Json): HTMLElement {
+    const cell = typeof f.cell === 'number' ? f.cell : null;
+    if (cell === null) {
+      return h('li', {}, itemText(f));
+    }
+    const line = typeof f.line === 'number' ? f.line : null;
+    const id = typeof f.cell_id === 'string' ? f.cell_id : undefined;
+    const link = h(
+      'button',
+      {
+        type: 'button',
+        class: 'tf-link',
+        'data-lint-cell': String(cell),
+        title: 'Show this cell in the notebook'
+      },
+      `cell ${cell}${line !== null ? `, line ${line}` : ''}`
+    );
+    link.addEventListener('click', () => this.showCell(cell, id));
+    return h(
+      'li',
+      { class: `tf-finding tf-finding-${String(f.severity ?? '')}` },
+      link,
+      ` [${String(f.rule ?? '')}] ${String(f.severity ?? '')}: ${String(f.message ?? '')}`
+    );
+  }
+
+  /** Activates and scrolls to cell `number` (1-based; found by its id first) of the notebook. */
+  showCell(number: number, id?: string): void {
+    const notebook = this.panel.content;
+    if (this.panel.isDisposed) {
+      return;
+    }
+    let index = id ? notebook.widgets.findIndex(c => c.model.id === id) : -1;
+    if (index < 0) {
+      index = number - 1;
+    }
+    const cell = notebook.widgets[index];
+    if (!cell) {
+      return;
+    }
+    this.context.showNotebook();
+    notebook.mode = 'command';
+    notebook.activeCellIndex = index;
+    notebook.deselectAll();
+    void notebook.scrollToCell(cell, 'center').then(() => {
+      notebook.node.focus();
+    });
   }
 
   async submit(): Promise<Submission | null> {
@@ -676,32 +863,100 @@ export class ScheduleWidget extends Widget {
     if (!slot) {
       return null;
     }
-    fill(
-      slot,
-      h(
-        'div',
-        { class: 'tf-busy', role: 'status' },
-        'Trial run in progress (sandboxed, uploads rolled back)…'
-      )
-    );
+    if (!this.specInRepo) {
+      return null;
+    }
+    this.submitting?.abort();
+    const abort = new AbortController();
+    this.submitting = abort;
+    const view = new ProgressView();
+    fill(slot, view.node);
     try {
-      const submission = await this.api.submit(this.specFile);
-      this.showSubmission(slot, submission);
-      return submission;
+      let state = await this.api.submit(this.specInRepo);
+      if (state.state !== 'done') {
+        state = await this.follow(state, view, abort.signal);
+      }
+      if (abort.signal.aborted) {
+        return null;
+      }
+      const result = state.result;
+      if (!result) {
+        throw new Error(
+          `the submission ended without a result (HTTP ${state.status ?? '?'})`
+        );
+      }
+      this.showSubmission(slot, result, view.state.log);
+      return result;
     } catch (error) {
       fill(
         slot,
         h(
           'div',
-          { class: 'tf-problem', role: 'alert' },
+          {
+            class: 'tf-problem',
+            role: 'alert',
+            'data-state': error instanceof Unreachable ? 'unreachable' : 'error'
+          },
           (error as Error).message
         )
       );
       return null;
+    } finally {
+      if (this.submitting === abort) {
+        this.submitting = null;
+      }
     }
   }
 
-  private showSubmission(slot: HTMLElement, s: Submission): void {
+  /**
+   * Follows a running submission through its events to its `result`; if the stream breaks off
+   * without one, asks for the submission until it is done.
+   */
+  private async follow(
+    started: SubmissionState,
+    view: ProgressView,
+    signal: AbortSignal
+  ): Promise<SubmissionState> {
+    let final: SubmissionState | null = null;
+    try {
+      await this.api.submissionEvents(
+        started.id,
+        (event: SseEvent) => {
+          if (event.event === 'result') {
+            final = JSON.parse(event.data) as SubmissionState;
+          } else {
+            view.update(event);
+          }
+        },
+        signal
+      );
+    } catch (error) {
+      if (error instanceof ApiError && error.status !== 404) {
+        throw error;
+      }
+      // The stream is gone (or the proxy cut it): ask for the state instead.
+    }
+    let state: SubmissionState = final ?? started;
+    while (state.state !== 'done' && !signal.aborted) {
+      await new Promise(resolve => window.setTimeout(resolve, 1000));
+      state = await this.api.submission(started.id);
+    }
+    return state;
+  }
+
+  private showSubmission(
+    slot: HTMLElement,
+    s: Submission,
+    log: string[] = []
+  ): void {
+    const trialLog = log.length
+      ? h(
+          'details',
+          { class: 'tf-trial-log' },
+          h('summary', {}, `Trial run log (${log.length} lines)`),
+          h('pre', { class: 'tf-mono tf-log' }, log.join('\n'))
+        )
+      : null;
     if (s.created) {
       const pr = s.pull_request;
       fill(
@@ -742,7 +997,8 @@ export class ScheduleWidget extends Widget {
           'pre',
           { class: 'tf-mono tf-code', 'data-test-plan': true },
           s.test_plan ?? ''
-        )
+        ),
+        trialLog
       );
       return;
     }
@@ -753,6 +1009,15 @@ export class ScheduleWidget extends Widget {
       'data-trial-error': true
     });
     error.innerHTML = ansiToHtml(s.error ?? 'the schedule cannot run.');
+    const toNotebook = button('Back to the notebook', {
+      'data-action': 'back-to-notebook'
+    });
+    toNotebook.addEventListener('click', () => this.context.showNotebook());
+    const toForm = button('Edit the form', { 'data-action': 'back-to-form' });
+    toForm.addEventListener('click', () => {
+      this.controls.name.scrollIntoView({ block: 'center' });
+      this.controls.name.focus();
+    });
     fill(
       slot,
       h(
@@ -764,8 +1029,10 @@ export class ScheduleWidget extends Widget {
           'p',
           { class: 'tf-hint' },
           'Fix the notebook or the form, then preview again.'
-        )
+        ),
+        h('div', { class: 'tf-actions' }, toNotebook, toForm)
       ),
+      trialLog,
       s.test_plan
         ? h(
             'pre',
@@ -774,5 +1041,88 @@ export class ScheduleWidget extends Widget {
           )
         : null
     );
+  }
+}
+
+/** The Create review step while the submission runs: its phases, the trial's cells, its log. */
+class ProgressView {
+  state: SubmissionProgress = startProgress();
+  readonly node: HTMLElement;
+  private readonly phases: HTMLElement;
+  private readonly bar: HTMLProgressElement;
+  private readonly cells: HTMLElement;
+  private readonly log: HTMLElement;
+
+  constructor() {
+    this.phases = h('ol', { class: 'tf-phases' });
+    this.bar = h('progress', {
+      class: 'tf-progress',
+      'aria-label': 'trial run'
+    });
+    this.cells = h(
+      'span',
+      { 'data-trial-progress': true },
+      'starting the kernel…'
+    );
+    this.log = h('pre', { class: 'tf-mono tf-log', 'data-trial-log': true });
+    this.node = h(
+      'div',
+      { class: 'tf-busy', 'data-review': 'running' },
+      h(
+        'p',
+        { role: 'status' },
+        'Submitting: the trial run goes first (sandboxed, uploads rolled back).'
+      ),
+      this.phases,
+      h('div', { class: 'tf-inline tf-progress-row' }, this.bar, this.cells),
+      this.log
+    );
+    this.render();
+  }
+
+  update(event: SseEvent): void {
+    const next = foldSubmissionEvent(this.state, event);
+    if (next === this.state) {
+      return;
+    }
+    if (event.event === 'log') {
+      this.log.append(`${event.data}\n`);
+      this.log.scrollTop = this.log.scrollHeight;
+    }
+    this.state = next;
+    this.render();
+  }
+
+  private render(): void {
+    const { phase, progress } = this.state;
+    const at = PHASES.indexOf(phase as (typeof PHASES)[number]);
+    fill(
+      this.phases,
+      ...PHASES.map((p, i) =>
+        h(
+          'li',
+          {
+            'data-phase': p,
+            'data-phase-state':
+              i < at || phase === 'done'
+                ? 'done'
+                : i === at
+                  ? 'current'
+                  : 'todo',
+            'aria-current': i === at ? 'step' : undefined
+          },
+          PHASE_TEXT[p]
+        )
+      )
+    );
+    if (progress) {
+      this.bar.max = progress.total;
+      this.bar.value = progress.done;
+      this.cells.textContent = `cell ${progress.done}/${progress.total} done`;
+    } else if (phase !== 'trial') {
+      this.cells.textContent = 'trial run done';
+      this.bar.max = 1;
+      this.bar.value = 1;
+    }
   }
 }

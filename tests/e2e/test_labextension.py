@@ -17,7 +17,7 @@ import socket
 import subprocess
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,20 +64,89 @@ def make_repo(root: Path) -> Path:
     return root
 
 
+POLICY = """[policy]
+mode = "enforce"
+
+[policy.labels]
+pii = ["fraud_detection", "billing"]
+internal = ["reporting", "billing"]
+"""
+
+
+def make_live_repo(root: Path) -> Path:
+    """A repository with a policy listing purposes, a notebook to schedule whose third cell has
+    a lint finding (a warning: still schedulable) and whose second sleeps (a trial run long
+    enough to be seen going), and, on main already, a schedule whose notebook sleeps too."""
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    git(root, "config", "user.email", "test@example.com")
+    git(root, "config", "user.name", "Test")
+    (root / "tiffin.toml").write_text(POLICY)
+    sleepy = make_notebook(
+        [
+            code("import time"),
+            code("time.sleep(3)\nprint('slept')"),
+            code("import os\nhome = os.environ.get('HOME', '')"),
+            code("print('done')"),
+        ]
+    )
+    write_notebook(sleepy, root / "sleepy.ipynb")
+    slow = make_notebook([code("import time"), code("time.sleep(4)"), code("print('slept well')")])
+    write_notebook(slow, root / "slow.ipynb")
+    (root / "slow.schedule.toml").write_text(
+        'name = "slow"\nnotebook = "slow.ipynb"\nowner = "ana@example.com"\n'
+        'purpose = "reporting"\ncadence = "0 6 * * *"\ntimezone = "UTC"\n'
+    )
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "notebooks")
+    return root
+
+
+def make_nested_repo(root: Path) -> Path:
+    """A repository whose notebooks are in `reports/` (where Jupyter is started), with a
+    schedule of `reports/broken.ipynb` on main."""
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    git(root, "config", "user.email", "test@example.com")
+    git(root, "config", "user.name", "Test")
+    (root / "reports").mkdir()
+    broken = make_notebook([code("customers = {}"), code("raise ValueError('no such customer')")])
+    write_notebook(broken, root / "reports" / "broken.ipynb")
+    (root / "reports" / "broken.schedule.toml").write_text(
+        'name = "nested"\nnotebook = "broken.ipynb"\nowner = "ana@example.com"\n'
+        'purpose = "reporting"\ncadence = "0 6 * * *"\ntimezone = "UTC"\n'
+    )
+    report = make_notebook([code("print('total', 42)")])
+    write_notebook(report, root / "reports" / "daily.ipynb")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "notebooks")
+    return root
+
+
 @dataclass
 class Lab:
     url: str
     repo: Path
     proc: subprocess.Popen[bytes]
+    # Where Jupyter runs (its root): the repository, or a directory in it.
+    root: Path
     log: Path
 
 
 @contextlib.contextmanager
-def running_lab(runner: Runner, tmp_path: Path, runner_binary: str) -> Iterator[Lab]:
+def running_lab(
+    runner: Runner,
+    tmp_path: Path,
+    runner_binary: str,
+    make: Callable[[Path], Path] = make_repo,
+    subdir: str = "",
+) -> Iterator[Lab]:
     """`jupyter lab` on loopback with a token, started in a fresh repository (so the proxy's
-    `runner serve --repo $PWD` serves it) with `TIFFIN_RUNNER=runner_binary`; its process group
-    (the proxy's runner serve and the kernels with it) is ended afterwards."""
-    repo = make_repo(tmp_path / "repo")
+    `runner serve --repo $PWD` serves it), or in its directory `subdir`, with
+    `TIFFIN_RUNNER=runner_binary`; its process group (the proxy's runner serve and the kernels
+    with it) is ended afterwards."""
+    repo = make(tmp_path / "repo")
+    root = repo / subdir if subdir else repo
     port = free_port()
     env = dict(runner.env)
     env["TIFFIN_RUNNER"] = runner_binary
@@ -99,7 +168,7 @@ def running_lab(runner: Runner, tmp_path: Path, runner_binary: str) -> Iterator[
         f"--ServerApp.port={port}",
         "--ServerApp.port_retries=0",
         f"--IdentityProvider.token={TOKEN}",
-        f"--ServerApp.root_dir={repo}",
+        f"--ServerApp.root_dir={root}",
         # A workspace of its own: no tab of another test is restored.
         f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}",
         f"--LabApp.user_settings_dir={tmp_path / 'settings'}",
@@ -108,7 +177,7 @@ def running_lab(runner: Runner, tmp_path: Path, runner_binary: str) -> Iterator[
     ]
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            argv, cwd=repo, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            argv, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -121,7 +190,7 @@ def running_lab(runner: Runner, tmp_path: Path, runner_binary: str) -> Iterator[
                 if proc.poll() is not None or time.monotonic() > deadline:
                     pytest.fail(f"jupyter lab did not start:\n{log.read_text()}", pytrace=False)
                 time.sleep(0.3)
-        yield Lab(url, repo, proc, log)
+        yield Lab(url, repo, proc, log, root)
     finally:
         with_group(proc, signal.SIGTERM)
         try:
@@ -389,3 +458,185 @@ def test_the_pane_says_when_the_runner_is_not_reachable(
         form.locator('[data-action="preview"]').click()
         expect(form.locator('[data-state="unreachable"]')).to_contain_text("Runner not reachable")
         shoot(page, "7-runner-not-reachable")
+
+
+@pytest.fixture
+def live_lab(runner: Runner, tmp_path: Path) -> Iterator[Lab]:
+    with running_lab(runner, tmp_path, str(runner.binary), make=make_live_repo) as started:
+        yield started
+
+
+def test_preview_highlights_links_findings_and_the_purpose_select(
+    browser: Browser, live_lab: Lab
+) -> None:
+    """The purposes of the repository's policy in a select; the preview's spec (TOML) and DAG
+    (Python) highlighted by JupyterLab's CodeMirror, read-only; a lint finding's cell is a button
+    that activates that cell in the notebook."""
+    lab = live_lab
+    page = open_notebook(browser, lab, "sleepy.ipynb")
+    page.locator(".jp-NotebookPanel-toolbar .tf-schedule-button").click()
+    form = page.locator(".tf-schedule")
+    # GET /api/v1/info: the policy's purposes, sorted, as the options of a select.
+    purpose = form.locator("select#tf-purpose")
+    expect(purpose).to_be_visible()
+    options = purpose.locator("option").all_inner_texts()
+    assert options[1:] == ["billing", "fraud_detection", "reporting"], options
+    purpose.select_option("reporting")
+    form.locator("#tf-owner").fill("ana@example.com")
+    form.locator('[data-action="preview"]').click()
+
+    spec = form.locator("[data-spec-text]")
+    dag = form.locator("[data-dag-text]")
+    expect(spec).to_have_attribute("data-highlighted", "true")
+    expect(dag).to_have_attribute("data-highlighted", "true")
+    expect(spec).to_contain_text('purpose = "reporting"')
+    assert 'purpose = "reporting"' in (lab.repo / "sleepy.schedule.toml").read_text()
+    # CodeMirror's token spans (classes from JupyterLab's highlight style), coloured by the
+    # theme's editor variables: a keyword of the DAG is not the colour of plain text.
+    assert spec.locator("span[class]").count() > 3
+    assert dag.locator("span[class]").count() > 10
+    keyword = dag.locator("span[class]", has_text=re.compile(r"^import$")).first
+    colours = page.evaluate(
+        "([k, d]) => [getComputedStyle(k).color, getComputedStyle(d).color]",
+        [keyword.element_handle(), dag.element_handle()],
+    )
+    assert colours[0] != colours[1], colours
+    # Read-only: text in a <pre>, no editor.
+    assert (
+        form.locator("[data-spec-text] .cm-content, [data-dag-text] [contenteditable]").count() == 0
+    )
+    shoot(page, "9-preview-highlighted")
+
+    # The finding: cell 3, line 2, `os.environ` (a warning: still schedulable).
+    expect(form.locator("[data-verdict]")).to_contain_text("Schedulable")
+    link = form.locator('[data-lint-cell="3"]')
+    expect(link).to_have_text("cell 3, line 2")
+    cells = page.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell")
+    expect(cells.nth(0)).to_have_class(re.compile(r"\bjp-mod-active\b"))
+    # From the keyboard: the link is a button.
+    link.focus()
+    page.keyboard.press("Enter")
+    expect(cells.nth(2)).to_have_class(re.compile(r"\bjp-mod-active\b"))
+    expect(cells.nth(0)).not_to_have_class(re.compile(r"\bjp-mod-active\b"))
+    expect(cells.nth(2)).to_be_in_viewport()
+    shoot(page, "10-lint-finding-cell")
+
+
+def test_create_review_shows_the_trial_run_live(browser: Browser, live_lab: Lab) -> None:
+    """POST /api/v1/submissions and its events: the phase and the trial's `cell N/T` progress
+    are shown while it runs, then the review branch."""
+    lab = live_lab
+    page = open_notebook(browser, lab, "sleepy.ipynb")
+    page.locator(".jp-NotebookPanel-toolbar .tf-schedule-button").click()
+    form = page.locator(".tf-schedule")
+    form.locator("select#tf-purpose").select_option("reporting")
+    form.locator("#tf-owner").fill("ana@example.com")
+    form.locator('[data-action="preview"]').click()
+    expect(form.locator("[data-verdict]")).to_contain_text("Schedulable")
+    form.locator('[data-action="review"]').click()
+    running = form.locator('[data-review="running"]')
+    # Cell 2 sleeps 3 s: the progress of cell 1 is seen before the result.
+    expect(running.locator("[data-trial-progress]")).to_have_text(
+        re.compile(r"cell [1-3]/4 done"), timeout=SLOW
+    )
+    expect(running.locator('[data-phase="trial"]')).to_have_attribute("data-phase-state", "current")
+    expect(running.locator("[data-trial-log]")).to_contain_text("runner: cell 1/4 done")
+    shoot(page, "11-review-trial-progress")
+    created = form.locator('[data-review="created"]')
+    expect(created).to_be_visible(timeout=SLOW)
+    expect(created.locator("[data-branch]")).to_have_text("tiffin/sleepy")
+    assert git(lab.repo, "rev-parse", "--verify", "-q", "refs/heads/tiffin/sleepy").strip()
+    expect(form.locator("[data-test-plan]")).to_contain_text("Trial run: completed")
+    # The trial's log stays at hand, folded.
+    expect(form.locator(".tf-trial-log summary")).to_contain_text("Trial run log")
+
+
+def test_the_pane_follows_a_run_live_pauses_and_opens_the_executed_notebook(
+    browser: Browser, runner: Runner, live_lab: Lab
+) -> None:
+    """Pause and resume a schedule; a run started from the pane goes from running to succeeded
+    through its event stream (no Refresh); its executed notebook opens read-only."""
+    lab = live_lab
+    page = open_notebook(browser, lab, "slow.ipynb")
+    open_pane(page)
+    pane = page.locator("#tiffin-debug-pane")
+    card = pane.locator('[data-schedule="slow"]')
+    expect(card).to_be_visible(timeout=SLOW)
+    expect(card).to_have_attribute("data-paused", "false")
+
+    # Pause: the card says so, and so does the scheduler (asked from the command line).
+    card.locator('[data-action="pause"]').click()
+    expect(card).to_have_attribute("data-paused", "true")
+    expect(card.locator('[data-badge="paused"]')).to_have_text("paused")
+    expect(card.locator("[data-schedule-state]")).to_contain_text("paused")
+    listed = json.loads(
+        subprocess.run(
+            [str(runner.binary), "schedule", "list", "--json"],
+            cwd=lab.repo,
+            env=runner.env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
+    assert [s["paused"] for s in listed if s["name"] == "slow"] == [True], listed
+    shoot(page, "12-pane-paused")
+    card.locator('[data-action="resume"]').click()
+    expect(card).to_have_attribute("data-paused", "false")
+    expect(card.locator('[data-badge="paused"]')).to_have_count(0)
+
+    # Run now: the open run follows its events; nobody clicks Refresh.
+    card.locator('[data-action="run-now"]').click()
+    detail = pane.locator("[data-run-detail]")
+    expect(detail).to_have_attribute("data-status", "running", timeout=SLOW)
+    # `cell 1/3 done` comes from the run's log lines, as the stream sends them.
+    expect(detail.locator("[data-run-progress]")).to_have_text(
+        re.compile(r"cell [12]/3 done"), timeout=SLOW
+    )
+    expect(card.locator('.tf-run-row[data-status="running"]')).to_have_count(1)
+    shoot(page, "13-pane-run-live")
+    expect(detail).to_have_attribute("data-status", "succeeded", timeout=SLOW)
+    expect(card.locator('.tf-run-row[data-status="succeeded"]')).to_have_count(1)
+    expect(detail.locator(".tf-log")).to_contain_text("slept well")
+
+    # The executed notebook, read-only in a tab of its own; not a file of the tree.
+    before = git(lab.repo, "status", "--porcelain", "--untracked-files=all")
+    detail.locator('[data-action="open-notebook"]').click()
+    executed = page.locator("[data-executed-run]")
+    expect(executed.locator("[data-nb-cell]")).to_have_count(3)
+    expect(executed.locator('[data-nb-cell="3"] .jp-OutputArea')).to_contain_text("slept well")
+    expect(executed.locator('[data-nb-cell="2"] .tf-code')).to_have_attribute(
+        "data-highlighted", "true"
+    )
+    assert executed.locator('[contenteditable="true"], .jp-Notebook, textarea').count() == 0
+    expect(page.get_by_role("tab", name=re.compile(r"slow .* \(executed\)"))).to_be_visible()
+    shoot(page, "14-executed-notebook")
+    # Saving does nothing to the tree: the tab is not a document.
+    page.keyboard.press("Control+s")
+    assert git(lab.repo, "status", "--porcelain", "--untracked-files=all") == before
+
+
+def test_jupyter_started_in_a_directory_of_the_repository(
+    browser: Browser, runner: Runner, tmp_path: Path
+) -> None:
+    """Jupyter's root is `reports/` in the repository: the extension asks the API with
+    repository paths (`reports/broken.ipynb`), from PageConfig's serverRoot and /api/v1/info."""
+    with running_lab(
+        runner, tmp_path, str(runner.binary), make=make_nested_repo, subdir="reports"
+    ) as lab:
+        page = open_notebook(browser, lab, "broken.ipynb")
+        open_pane(page)
+        card = page.locator('#tiffin-debug-pane [data-schedule="nested"]')
+        expect(card).to_be_visible(timeout=SLOW)
+        # The preview of a new schedule: the spec is written beside the notebook, and the API
+        # reads it by its repository path.
+        page.get_by_role("tab", name="broken.ipynb", exact=True).click()
+        page.locator(".jp-NotebookPanel-toolbar .tf-schedule-button").click()
+        form = page.locator(".tf-schedule")
+        form.locator("#tf-owner").fill("ana@example.com")
+        form.locator("#tf-purpose").fill("reporting")
+        form.locator("#tf-name").fill("nested2")
+        form.locator('[data-action="preview"]').click()
+        expect(form.locator("h4", has_text="Spec: reports/broken.schedule.toml")).to_be_visible()
+        expect(form.locator("[data-spec-text]")).to_contain_text('name = "nested2"')
+        assert 'name = "nested2"' in (lab.repo / "reports" / "broken.schedule.toml").read_text()
