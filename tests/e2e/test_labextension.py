@@ -190,7 +190,7 @@ def running_lab(
                 if proc.poll() is not None or time.monotonic() > deadline:
                     pytest.fail(f"jupyter lab did not start:\n{log.read_text()}", pytrace=False)
                 time.sleep(0.3)
-        yield Lab(url, repo, proc, log, root)
+        yield Lab(url=url, repo=repo, proc=proc, root=root, log=log)
     finally:
         with_group(proc, signal.SIGTERM)
         try:
@@ -247,7 +247,8 @@ def open_notebook(browser: Browser, lab: Lab, notebook: str) -> Page:
     page.set_default_timeout(60_000)
     page.goto(f"{lab.url}/lab/tree/{notebook}?token={TOKEN}")
     button = page.locator(".jp-NotebookPanel-toolbar .tf-schedule-button")
-    expect(button).to_be_visible()
+    # The first load of JupyterLab takes a while on a busy machine.
+    expect(button).to_be_visible(timeout=60_000)
     # The kernel's start writes its kernelspec into the notebook's metadata: modified, so the
     # button waits for a save, since the runner reads the notebook from disk.
     expect(page.get_by_text("Python 3 (ipykernel) | Idle")).to_be_visible()
