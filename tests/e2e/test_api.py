@@ -521,11 +521,27 @@ def test_jupyter_server_proxy_starts_the_api_on_its_unix_socket(
         "{unix_socket}",
     ]
 
+    # Inside a Jupyter server, the directory it serves (here a subdirectory of the repository,
+    # started from elsewhere) names the repository, not the server's working directory.
+    in_server = (
+        "import json, tiffin.server_proxy as proxy\n"
+        "from jupyter_server.serverapp import ServerApp\n"
+        f"ServerApp.instance().root_dir = {str(repo / 'jobs')!r}\n"
+        "print(json.dumps(proxy.setup_scheduler()['command']()))\n"
+    )
+    served = subprocess.run(
+        [sys.executable, "-c", in_server], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert served.returncode == 0, served.stderr
+    assert json.loads(served.stdout)[2:4] == ["--repo", str(repo / "jobs")]
+
     # jupyter-server-proxy makes a private directory and substitutes the socket path.
     private = tmp_path / "jsp"
     private.mkdir(mode=0o700)
     socket_path = private / "sock"
     argv = [part.replace("{unix_socket}", str(socket_path)) for part in command[1:]]
+    # From a subdirectory of the repository, the daemon serves the whole repository.
+    argv[argv.index("--repo") + 1] = str(repo / "jobs")
     daemon = Daemon(runner.start_raw(argv), socket_path)
     try:
         daemon.ready()
