@@ -521,11 +521,27 @@ def test_jupyter_server_proxy_starts_the_api_on_its_unix_socket(
         "{unix_socket}",
     ]
 
+    # Inside a Jupyter server, the directory it serves (here a subdirectory of the repository,
+    # started from elsewhere) names the repository, not the server's working directory.
+    in_server = (
+        "import json, tiffin.server_proxy as proxy\n"
+        "from jupyter_server.serverapp import ServerApp\n"
+        f"ServerApp.instance().root_dir = {str(repo / 'jobs')!r}\n"
+        "print(json.dumps(proxy.setup_scheduler()['command']()))\n"
+    )
+    served = subprocess.run(
+        [sys.executable, "-c", in_server], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert served.returncode == 0, served.stderr
+    assert json.loads(served.stdout)[2:4] == ["--repo", str(repo / "jobs")]
+
     # jupyter-server-proxy makes a private directory and substitutes the socket path.
     private = tmp_path / "jsp"
     private.mkdir(mode=0o700)
     socket_path = private / "sock"
     argv = [part.replace("{unix_socket}", str(socket_path)) for part in command[1:]]
+    # From a subdirectory of the repository, the daemon serves the whole repository.
+    argv[argv.index("--repo") + 1] = str(repo / "jobs")
     daemon = Daemon(runner.start_raw(argv), socket_path)
     try:
         daemon.ready()
@@ -560,15 +576,40 @@ def test_preview_and_submit_a_spec_of_the_repository(
         reply = api.post("/api/v1/preview", json.dumps({"spec": spec_path}).encode())
         assert reply.status == status, (spec_path, reply.body)
     assert api.post("/api/v1/preview", b"{not json").status == 400
-    assert api.post("/api/v1/submit", json.dumps({"spec": 3}).encode()).status == 422
+    submissions = "/api/v1/submissions"
+    assert api.post(submissions, json.dumps({"spec": 3}).encode()).status == 422
     assert (
-        api.post("/api/v1/submit", json.dumps({"spec": "ok.schedule.toml", "x": 1}).encode()).status
+        api.post(submissions, json.dumps({"spec": "ok.schedule.toml", "x": 1}).encode()).status
         == 422
     )
+    assert api.post(submissions, json.dumps({"spec": "../ok.schedule.toml"}).encode()).status == 400
 
-    created = api.post("/api/v1/submit", json.dumps({"spec": "ok.schedule.toml"}).encode())
-    assert created.status == 201, created.body
-    submission = created.json()
+    started = api.post(submissions, json.dumps({"spec": "ok.schedule.toml"}).encode())
+    assert started.status == 202, started.body
+    job = started.json()
+    assert (job["spec"], job["state"], job["status"], job["result"]) == (
+        "ok.schedule.toml",
+        "running",
+        None,
+        None,
+    )
+    # The trial run starts a sandboxed kernel: it is still running when a second one is asked.
+    again = api.post(submissions, json.dumps({"spec": "ok.schedule.toml"}).encode())
+    assert again.status == 409, again.body
+    assert job["id"] in again.error()
+
+    events = api.events(f"{submissions}/{job['id']}/events")
+    names = [name for name, _ in events]
+    assert names[-1] == "result", "the result ends the stream"
+    phases = [json.loads(data)["phase"] for name, data in events if name == "phase"]
+    assert phases == ["trial", "branch"], events
+    log = [data for name, data in events if name == "log"]
+    cells = [line for line in log if re.match(r"runner: cell \d/2 done", line)]
+    assert [line.split()[2] for line in cells] == ["1/2", "2/2"], log
+    assert names.index("log") > names.index("phase"), "the log follows the trial phase"
+    finished = json.loads(events[-1][1])
+    assert (finished["state"], finished["phase"], finished["status"]) == ("done", "done", 201)
+    submission = finished["result"]
     assert submission["created"] is True
     assert submission["branch"] == "tiffin/ok"
     branch = subprocess.run(
@@ -578,8 +619,45 @@ def test_preview_and_submit_a_spec_of_the_repository(
         text=True,
     )
     assert branch.stdout.strip() == submission["commit"]
+    assert api.get(f"{submissions}/{job['id']}").json() == finished
+    replay = api.events(f"{submissions}/{job['id']}/events")
+    assert [data for name, data in replay if name == "log"] == log, (
+        "a late reader gets the whole log"
+    )
 
-    failed = api.post("/api/v1/submit", json.dumps({"spec": "bad.schedule.toml"}).encode())
-    assert failed.status == 422, failed.body
-    assert failed.json()["created"] is False
-    assert "no such customer" in failed.json()["error"]
+    failed_job = api.post(submissions, json.dumps({"spec": "bad.schedule.toml"}).encode()).json()
+    failed_events = api.events(f"{submissions}/{failed_job['id']}/events")
+    failed = json.loads(failed_events[-1][1])
+    assert (failed["state"], failed["status"]) == ("done", 422), failed
+    assert failed["result"]["created"] is False
+    assert "no such customer" in failed["result"]["error"]
+    assert any("cell 1/2 done" in data for name, data in failed_events if name == "log")
+    no_branch = subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", "--verify", "-q", "refs/heads/tiffin/bad"],
+        capture_output=True,
+    )
+    assert no_branch.returncode != 0, "a failed trial creates no branch"
+
+    assert api.get(f"{submissions}/{uuid.uuid4()}").status == 404
+    assert api.get(f"{submissions}/not-a-uuid").status == 400
+    assert (
+        api.post("/api/v1/submit", json.dumps({"spec": "ok.schedule.toml"}).encode()).status == 404
+    )
+
+
+def test_info_names_the_repository_and_the_purposes_of_its_policy(
+    serve: Callable[..., Daemon], repo: Path
+) -> None:
+    (repo / "jobs" / "tiffin.toml").write_text(
+        '[policy.labels]\npii = ["fraud", "billing"]\nfinance = ["reporting", "billing"]\n'
+    )
+    api = serve().ready().api
+    info = api.get("/api/v1/info").json()
+    assert info == {"repo_root": str(repo), "branch": "main", "purposes": []}
+    jobs = api.get("/api/v1/info?notebook=jobs/slow.ipynb").json()
+    assert jobs["purposes"] == ["billing", "fraud", "reporting"]
+    assert api.get("/api/v1/info?notebook=../x.ipynb").status == 400
+    (repo / "jobs" / "tiffin.toml").write_text("[policy.labels\n")
+    broken = api.get("/api/v1/info?notebook=jobs/slow.ipynb")
+    assert broken.status == 422
+    assert "tiffin.toml" in broken.error()

@@ -27,12 +27,23 @@ class ServerProcess(TypedDict):
     launcher_entry: LauncherEntry
 
 
+def jupyter_root() -> str:
+    """The directory Jupyter serves (`--ServerApp.root_dir`, which need not be the directory it
+    was started in); the current directory outside a Jupyter server."""
+    from jupyter_server.serverapp import ServerApp
+
+    if ServerApp.initialized():
+        return str(ServerApp.instance().root_dir)
+    return os.getcwd()
+
+
 def serve_command() -> list[str]:
-    """`runner serve` for the repository Jupyter was started in; jupyter-server-proxy fills in
-    `{unix_socket}`. Resolved when the proxy starts the process, so a missing runner is reported
-    then (in the proxy's error page) rather than breaking Jupyter's start-up."""
+    """`runner serve` for the repository holding Jupyter's root directory (the runner finds the
+    repository's top from any directory in it); jupyter-server-proxy fills in `{unix_socket}`.
+    Resolved when the proxy starts the process, so a missing runner is reported then (in the
+    proxy's error page) rather than breaking Jupyter's start-up."""
     binary, _ = find_runner()
-    return [str(binary), "serve", "--repo", os.getcwd(), "--socket", "{unix_socket}"]
+    return [str(binary), "serve", "--repo", jupyter_root(), "--socket", "{unix_socket}"]
 
 
 def setup_scheduler() -> ServerProcess:

@@ -1,8 +1,8 @@
 //! The HTTP API of `runner serve`, served by the daemon itself: what the JupyterLab extension
 //! shows and does (schedules by notebook, runs, their records and live progress; run now, cancel,
-//! retry, pause). It reads and changes the same state file as the CLI, through the same
-//! `serve::actions`; the daemon picks changes up on its next turn. Described by
-//! `docs/api/openapi.json`.
+//! retry, pause; preview, and submission for review with its trial run's progress). It reads and
+//! changes the same state file as the CLI, through the same `serve::actions`; the daemon picks
+//! changes up on its next turn. Described by `docs/api/openapi.json`.
 
 mod auth;
 mod error;
@@ -12,6 +12,7 @@ mod openapi;
 mod routes;
 mod run_record;
 mod state;
+mod submissions;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -57,14 +58,14 @@ impl Drop for RunningApi {
 }
 
 /// Binds the listeners and serves the API on background tasks. Call with the state lock held.
-pub async fn start(options: &ApiOptions, state_dir: &Path, repo_root: &Path) -> Result<RunningApi, StartError> {
+pub async fn start(options: &ApiOptions, state_dir: &Path, repo_root: &Path, branch: &str) -> Result<RunningApi, StartError> {
     let tcp = match &options.tcp {
         Some((addr, token_file)) => Some((listen::bind_tcp(*addr).await?, listen::read_token(token_file)?)),
         None => None,
     };
     let socket = options.socket.clone().unwrap_or_else(|| state_dir.join("api.sock"));
     let unix = listen::bind_unix(&socket)?;
-    let state = ApiState::new(Store::open(state_dir)?, repo_root.to_path_buf());
+    let state = ApiState::new(Store::open(state_dir)?, repo_root.to_path_buf(), branch);
     let mut tasks = Vec::new();
     eprintln!("runner serve: API on unix socket {}", socket.display());
     let app = routes::router(state.clone(), None);

@@ -1,6 +1,7 @@
 //! The routes and their handlers. Each handler checks what the client gave (repository paths
 //! stay in the repository, run ids are UUIDs) before the store or a file is touched.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use chrono::Utc;
@@ -17,12 +18,11 @@ use serde_json::Value;
 use super::auth::{Token, require_token};
 use super::error::ApiError;
 use super::state::ApiState;
-use super::{events, openapi, run_record};
-use crate::pipeline::{
-    self,
-    preview::Preview,
-    review::{self, SubmitOptions, Submitted},
-};
+use super::submissions::JobView;
+use super::{events, openapi, run_record, submissions};
+use crate::data::config::Config;
+use crate::pipeline::{self, preview::Preview, review::SubmitOptions};
+use crate::policy::PolicyConfig;
 use crate::serve::actions::{self, ScheduleView};
 use crate::serve::repo;
 use crate::serve::store::RunRow;
@@ -65,8 +65,11 @@ pub fn routes() -> Routes {
         .get("/api/v1/runs/{id}/events", run_events)
         .post("/api/v1/runs/{id}/cancel", cancel)
         .post("/api/v1/runs/{id}/retry", retry)
+        .get("/api/v1/info", info)
         .post("/api/v1/preview", preview)
-        .post("/api/v1/submit", submit)
+        .post("/api/v1/submissions", submit)
+        .get("/api/v1/submissions/{id}", get_submission)
+        .get("/api/v1/submissions/{id}/events", submission_events)
 }
 
 /// The API's router; with a token, every request must carry it.
@@ -200,7 +203,7 @@ async fn run_notebook(State(state): State<ApiState>, UrlPath(id): UrlPath<String
 
 async fn run_events(State(state): State<ApiState>, UrlPath(id): UrlPath<String>) -> Result<Response, ApiError> {
     let run = find_run(&state, &id).await?;
-    Ok(events::follow(state, run).into_response())
+    Ok(events::follow_run(state, run).into_response())
 }
 
 async fn cancel(State(state): State<ApiState>, UrlPath(id): UrlPath<String>) -> Result<Json<RunRow>, ApiError> {
@@ -253,8 +256,8 @@ struct SubmitBody {
     pull_request: bool,
 }
 
-/// Runs the trial and creates the review branch; answers when both are done (201), or with the
-/// failed trial or the reasons the schedule cannot run (422, nothing created).
+/// Starts the trial run and the review branch (202 with the submission to follow), or answers
+/// at once with the reasons the schedule cannot run (422, nothing started).
 async fn submit(State(state): State<ApiState>, body: Result<Json<SubmitBody>, JsonRejection>) -> Result<Response, ApiError> {
     let Json(body) = body?;
     let path = spec_file(&state, &body.spec)?;
@@ -263,13 +266,41 @@ async fn submit(State(state): State<ApiState>, body: Result<Json<SubmitBody>, Js
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, Json(pipeline::command::unschedulable_json(&preview))).into_response());
     }
     let options = SubmitOptions { push: body.push, pull_request: body.pull_request };
-    let submitted = review::submit(&preview, &options).await.map_err(|e| match e {
-        review::ReviewError::Trial(_) | review::ReviewError::Scratch(..) => ApiError::Internal(e.to_string()),
-        other => ApiError::Unprocessable(other.to_string()),
-    })?;
-    let status = match &submitted {
-        Submitted::TrialFailed { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-        Submitted::Created(_) => StatusCode::CREATED,
+    let job = state.submissions.start(body.spec, preview, options)?;
+    let view = job.view();
+    let location = format!("/api/v1/submissions/{}", view.id);
+    Ok((StatusCode::ACCEPTED, [(header::LOCATION, location)], Json(view)).into_response())
+}
+
+async fn get_submission(State(state): State<ApiState>, UrlPath(id): UrlPath<String>) -> Result<Json<JobView>, ApiError> {
+    Ok(Json(state.submissions.find(&run_id(&id)?)?.view()))
+}
+
+async fn submission_events(State(state): State<ApiState>, UrlPath(id): UrlPath<String>) -> Result<Response, ApiError> {
+    let job = state.submissions.find(&run_id(&id)?)?;
+    Ok(submissions::follow(job).into_response())
+}
+
+#[derive(Deserialize)]
+struct InfoQuery {
+    /// The purposes of this notebook's policy (repository-relative) rather than the root's.
+    notebook: Option<String>,
+}
+
+/// The repository the daemon serves, and the purposes its policy knows (what a schedule's
+/// `purpose` can be).
+async fn info(State(state): State<ApiState>, query: Result<Query<InfoQuery>, QueryRejection>) -> Result<Json<Value>, ApiError> {
+    let Query(query) = query?;
+    let dir = match query.notebook.as_deref().map(repo_path).transpose()? {
+        Some(notebook) => state.root.join(notebook).parent().map(Path::to_path_buf).unwrap_or_else(|| state.root.to_path_buf()),
+        None => state.root.to_path_buf(),
     };
-    Ok((status, Json(pipeline::command::submitted_json(&preview, &submitted))).into_response())
+    let config = Config::for_dir(&dir, None).map_err(|e| ApiError::Unprocessable(e.to_string()))?;
+    let policy = PolicyConfig::from_table(&config.policy).map_err(|e| ApiError::Unprocessable(e.to_string()))?;
+    let purposes: BTreeSet<&String> = policy.labels.values().flatten().collect();
+    Ok(Json(serde_json::json!({
+        "repo_root": state.root.to_string_lossy(),
+        "branch": &*state.branch,
+        "purposes": purposes,
+    })))
 }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use super::error::ApiError;
+use super::submissions::Submissions;
 use crate::serve::store::Store;
 
 #[derive(Clone)]
@@ -12,11 +13,14 @@ pub struct ApiState {
     store: Arc<Mutex<Store>>,
     /// The repository's work tree: specs given by the client are looked for under it only.
     pub root: Arc<PathBuf>,
+    /// The branch schedules run from.
+    pub branch: Arc<str>,
+    pub submissions: Submissions,
 }
 
 impl ApiState {
-    pub fn new(store: Store, root: PathBuf) -> Self {
-        Self { store: Arc::new(Mutex::new(store)), root: Arc::new(root) }
+    pub fn new(store: Store, root: PathBuf, branch: &str) -> Self {
+        Self { store: Arc::new(Mutex::new(store)), root: Arc::new(root), branch: branch.into(), submissions: Submissions::default() }
     }
 
     /// Runs `work` on the store on a blocking thread.

@@ -47,10 +47,12 @@ pub async fn submit(spec: &std::path::Path, options: SubmitOptions, json: bool) 
         eprintln!("runner: nothing was submitted: {}", preview.verdict());
         return exit_code::NOT_ELIGIBLE;
     }
-    if !json {
-        eprintln!("runner: trial run of {} (uploads are rolled back)...", preview.notebook_path.display());
-    }
-    let submitted = match review::submit(&preview, &options).await {
+    let announce = |phase: review::Phase| {
+        if !json && matches!(phase, review::Phase::Trial { .. }) {
+            eprintln!("runner: trial run of {} (uploads are rolled back)...", preview.notebook_path.display());
+        }
+    };
+    let submitted = match review::submit(&preview, &options, &announce).await {
         Ok(submitted) => submitted,
         Err(error) => {
             eprintln!("runner: {error}");

@@ -62,14 +62,38 @@ pub struct Submission {
     pub publish_error: Option<String>,
 }
 
+/// Where a submission has got to, for whoever shows its progress.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Phase {
+    /// The trial run, which writes its messages to `log` as it goes.
+    Trial {
+        log: PathBuf,
+    },
+    /// Committing the review branch.
+    Branch,
+    Push,
+    PullRequest,
+}
+
+impl Phase {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Trial { .. } => "trial",
+            Self::Branch => "branch",
+            Self::Push => "push",
+            Self::PullRequest => "pull_request",
+        }
+    }
+}
+
 /// The review branch of a schedule.
 pub fn branch(name: &str) -> String {
     format!("tiffin/{name}")
 }
 
 /// Runs the trial and, when it succeeds, creates the review branch (and publishes it if asked).
-/// `preview` must be schedulable.
-pub async fn submit(preview: &Preview, options: &SubmitOptions) -> Result<Submitted, ReviewError> {
+/// `preview` must be schedulable; `on_phase` hears of each phase as it starts.
+pub async fn submit(preview: &Preview, options: &SubmitOptions, on_phase: &(dyn Fn(Phase) + Sync)) -> Result<Submitted, ReviewError> {
     let settings = ReviewSettings::from_table(&Config::for_notebook(&preview.notebook_file, None)?.review)?;
     let repo = &preview.repo;
     let base_commit = repo.branch_commit(&settings.base)?.ok_or_else(|| GitError::NoBase(settings.base.clone()))?;
@@ -82,6 +106,7 @@ pub async fn submit(preview: &Preview, options: &SubmitOptions) -> Result<Submit
         std::fs::remove_dir_all(&scratch).map_err(|e| ReviewError::Scratch(scratch.clone(), e))?;
     }
     std::fs::create_dir_all(&scratch).map_err(|e| ReviewError::Scratch(scratch.clone(), e))?;
+    on_phase(Phase::Trial { log: trial::log_file(&scratch) });
     let trial = trial::run(preview, &scratch).await?;
     let test_plan = testplan::render(preview, &trial, &settings.base, &base_commit);
     if !trial.succeeded() {
@@ -101,6 +126,7 @@ pub async fn submit(preview: &Preview, options: &SubmitOptions) -> Result<Submit
         preview.notebook_path.display(),
         trial.manifest["status"].as_str().unwrap_or("completed"),
     );
+    on_phase(Phase::Branch);
     let branch = branch(&preview.spec.name);
     let replaced = repo.branch_commit(&branch)?;
     let commit = repo.commit_on(&base_commit, &files, &message)?;
@@ -118,19 +144,27 @@ pub async fn submit(preview: &Preview, options: &SubmitOptions) -> Result<Submit
         pull_request: None,
         publish_error: None,
     };
-    if let Err(error) = publish(preview, &settings, options, &mut submission).await {
+    if let Err(error) = publish(preview, &settings, options, &mut submission, on_phase).await {
         submission.publish_error = Some(error);
     }
     Ok(Submitted::Created(Box::new(submission)))
 }
 
 /// Pushes the branch and opens the pull request, as asked.
-async fn publish(preview: &Preview, settings: &ReviewSettings, options: &SubmitOptions, submission: &mut Submission) -> Result<(), String> {
+async fn publish(
+    preview: &Preview,
+    settings: &ReviewSettings,
+    options: &SubmitOptions,
+    submission: &mut Submission,
+    on_phase: &(dyn Fn(Phase) + Sync),
+) -> Result<(), String> {
     let remote = options.push.clone().or_else(|| options.pull_request.then(|| settings.remote.clone()));
     let Some(remote) = remote else { return Ok(()) };
+    on_phase(Phase::Push);
     preview.repo.push(&remote, &submission.branch).map_err(|e| e.to_string())?;
     submission.pushed_to = Some(remote);
     if options.pull_request {
+        on_phase(Phase::PullRequest);
         let title = format!("Schedule {}: {}", preview.spec.name, preview.notebook_path.display());
         let pull = codehost::open_pull_request(settings, &submission.branch, &settings.base, &title, &submission.test_plan)
             .await

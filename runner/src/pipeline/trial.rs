@@ -17,6 +17,8 @@ pub enum TrialError {
     Binary(std::io::Error),
     #[error("cannot start the trial run: {0}")]
     Spawn(std::io::Error),
+    #[error("the trial run's log {0}: {1}")]
+    Log(PathBuf, std::io::Error),
     #[error("parameter value `{0}`: {1}")]
     Render(String, String),
 }
@@ -27,7 +29,7 @@ pub struct TrialRun {
     pub exit_code: i32,
     /// The run manifest (`null` when the runner stopped before writing one).
     pub manifest: Value,
-    /// The runner's own messages (its stderr).
+    /// The runner's own messages (its stderr, also in [`log_file`] while it runs).
     pub log: String,
     /// The executed notebook and the run's CSVs (in/, out/).
     pub notebook: PathBuf,
@@ -49,14 +51,22 @@ impl TrialRun {
     }
 }
 
-/// Runs the trial in `scratch` (the executed notebook, the manifest and the data go there).
+/// Where the trial run in `scratch` writes its messages as it goes (one line per finished cell),
+/// for whoever follows its progress.
+pub fn log_file(scratch: &Path) -> PathBuf {
+    scratch.join("trial.log")
+}
+
+/// Runs the trial in `scratch` (the executed notebook, the manifest, the log and the data go there).
 pub async fn run(preview: &Preview, scratch: &Path) -> Result<TrialRun, TrialError> {
     let binary = std::env::current_exe().map_err(TrialError::Binary)?;
     let notebook = scratch.join("trial.ipynb");
     let manifest = scratch.join("manifest.json");
     let data = scratch.join("data");
     let mut args = Vec::new();
-    for arg in exec_arguments(&preview.spec, &preview.notebook_file.to_string_lossy()).into_iter().flatten() {
+    let scheduled = exec_arguments(&preview.spec, &preview.notebook_file.to_string_lossy()).into_iter().flatten();
+    // The trial's line per finished cell is its live progress (`log_file`).
+    for arg in scheduled.filter(|arg| *arg != Arg::Plain("--no-progress".into())) {
         args.push(match arg {
             Arg::Plain(text) => text,
             Arg::Template(text) => template::render(&text, preview.first_run.logical).map_err(|e| TrialError::Render(text, e))?,
@@ -66,21 +76,20 @@ pub async fn run(preview: &Preview, scratch: &Path) -> Result<TrialRun, TrialErr
         ["--trial".into(), "--manifest".into(), path(&manifest), "--keep-data".into(), path(&data), "-o".into(), path(&notebook)];
     args.extend(trial_args);
     tracing::info!(?args, "trial run");
-    let output = tokio::process::Command::new(binary)
+    let log_path = log_file(scratch);
+    let log = std::fs::File::create(&log_path).map_err(|e| TrialError::Log(log_path.clone(), e))?;
+    let status = tokio::process::Command::new(binary)
         .args(&args)
         .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
         .kill_on_drop(true)
-        .output()
+        .status()
         .await
         .map_err(TrialError::Spawn)?;
     let manifest = std::fs::read_to_string(&manifest).ok().and_then(|text| serde_json::from_str(&text).ok()).unwrap_or(Value::Null);
-    Ok(TrialRun {
-        exit_code: output.status.code().unwrap_or(-1),
-        manifest,
-        log: String::from_utf8_lossy(&output.stderr).into_owned(),
-        notebook,
-        data,
-    })
+    let log = std::fs::read(&log_path).map_err(|e| TrialError::Log(log_path, e))?;
+    Ok(TrialRun { exit_code: status.code().unwrap_or(-1), manifest, log: String::from_utf8_lossy(&log).into_owned(), notebook, data })
 }
 
 fn path(path: &Path) -> String {

@@ -145,7 +145,7 @@ pub async fn serve(options: ServeOptions, mut stops: watch::Receiver<u32>) -> Re
     }
     let store = Store::open(&state)?;
     // Served until the daemon returns; dropping it stops the API and removes its socket.
-    let _api = crate::api::start(&options.api, &state, repo.root()).await?;
+    let _api = crate::api::start(&options.api, &state, repo.root(), &repo.branch).await?;
     let mut daemon = Daemon {
         repo,
         store,
