@@ -55,7 +55,7 @@ export class ExecutedNotebook extends Panel {
     this.head = new Widget({
       node: h(
         'div',
-        { class: 'tf-pane-head tf-executed-head' },
+        { class: 'tf-executed-head' },
         h(
           'p',
           {},

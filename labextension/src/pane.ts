@@ -581,12 +581,8 @@ export class DebugPane extends Widget {
       h(
         'section',
         { 'data-run-detail': run.id, 'data-status': run.status },
-        h(
-          'div',
-          { class: 'tf-pane-head' },
-          h('h3', {}, `Run ${run.logical_time}`),
-          ...buttons
-        ),
+        h('h3', {}, `Run ${run.logical_time}`),
+        h('div', { class: 'tf-inline tf-run-actions' }, ...buttons),
         h(
           'p',
           {},

@@ -871,6 +871,13 @@ export class ScheduleWidget extends Widget {
     this.submitting = abort;
     const view = new ProgressView();
     fill(slot, view.node);
+    // One submission at a time: the button waits for this one's end.
+    const review = this.resultNode.querySelector<HTMLButtonElement>(
+      '[data-action="review"]'
+    );
+    if (review) {
+      review.disabled = true;
+    }
     try {
       let state = await this.api.submit(this.specInRepo);
       if (state.state !== 'done') {
@@ -904,6 +911,9 @@ export class ScheduleWidget extends Widget {
     } finally {
       if (this.submitting === abort) {
         this.submitting = null;
+      }
+      if (review) {
+        review.disabled = false;
       }
     }
   }
@@ -997,6 +1007,20 @@ export class ScheduleWidget extends Widget {
           'pre',
           { class: 'tf-mono tf-code', 'data-test-plan': true },
           s.test_plan ?? ''
+        ),
+        trialLog
+      );
+      return;
+    }
+    if (typeof (s as Partial<Submission>).created !== 'boolean') {
+      // Not a trial's verdict: the spec or the review settings were refused.
+      fill(
+        slot,
+        h(
+          'div',
+          { class: 'tf-problem', role: 'alert', 'data-review': 'error' },
+          'No review was created: ',
+          h('pre', { class: 'tf-mono' }, s.error ?? 'the submission failed')
         ),
         trialLog
       );

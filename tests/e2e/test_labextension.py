@@ -506,6 +506,7 @@ def test_preview_highlights_links_findings_and_the_purpose_select(
     assert (
         form.locator("[data-spec-text] .cm-content, [data-dag-text] [contenteditable]").count() == 0
     )
+    form.locator("h4", has_text="Lint findings").scroll_into_view_if_needed()
     shoot(page, "9-preview-highlighted")
 
     # The finding: cell 3, line 2, `os.environ` (a warning: still schedulable).
@@ -542,6 +543,7 @@ def test_create_review_shows_the_trial_run_live(browser: Browser, live_lab: Lab)
     )
     expect(running.locator('[data-phase="trial"]')).to_have_attribute("data-phase-state", "current")
     expect(running.locator("[data-trial-log]")).to_contain_text("runner: cell 1/4 done")
+    running.scroll_into_view_if_needed()
     shoot(page, "11-review-trial-progress")
     created = form.locator('[data-review="created"]')
     expect(created).to_be_visible(timeout=SLOW)
