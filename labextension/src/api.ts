@@ -70,6 +70,8 @@ export interface RunDetail {
   outputs: Json[];
   failing_cell: number | null;
   error: { ename: string; evalue: string; traceback: string[] } | null;
+  /** The run's OpenLineage events (none before it ends, or without a record). */
+  lineage?: Json[];
 }
 
 export interface Preview {

@@ -20,6 +20,7 @@ import {
   Unreachable
 } from './api';
 import { fill, h } from './dom';
+import { lineageLines } from './lineage';
 import { outsideText, Repository } from './repo';
 import { itemText } from './schedule';
 import { cellProgress, SseEvent } from './sse';
@@ -637,6 +638,16 @@ export class DebugPane extends Widget {
         list(detail.inputs),
         h('h4', {}, 'Outputs'),
         list(detail.outputs),
+        h('h4', {}, 'Lineage'),
+        detail.lineage?.length
+          ? h(
+              'ul',
+              { 'data-lineage': true },
+              ...lineageLines(detail.lineage).map(line =>
+                h('li', { class: 'tf-mono' }, line)
+              )
+            )
+          : h('p', { class: 'tf-hint' }, 'No lineage events.'),
         h('h4', {}, 'Log'),
         h('pre', { class: 'tf-mono tf-log' }, log || '(empty)')
       )

@@ -382,6 +382,8 @@ def test_schedule_preview_review_and_run_from_the_pane(browser: Browser, lab: La
     expect(detail.locator("[data-cell]")).to_have_count(3)
     # The value edited in the form reached the run: 3 * 21.
     expect(detail.locator(".tf-log")).to_contain_text("total 63 for 2026-11-01")
+    # Its OpenLineage events, one line each.
+    expect(detail.locator("[data-lineage] li").first).to_contain_text(re.compile(r"START|COMPLETE"))
     shoot(page, "4-pane-run-succeeded")
 
 
@@ -438,6 +440,11 @@ def test_a_failing_run_shows_its_cell_and_traceback_in_the_pane(browser: Browser
     assert git(lab.repo, "branch", "--list", "tiffin/*") == ""
     refused.scroll_into_view_if_needed()
     shoot(page, "8-review-trial-failed")
+    # The way back to fix it: the notebook's tab.
+    refused.locator('[data-action="back-to-notebook"]').click()
+    expect(page.get_by_role("tab", name="broken.ipynb", exact=True)).to_have_attribute(
+        "aria-selected", "true"
+    )
 
 
 def test_the_pane_says_when_the_runner_is_not_reachable(
