@@ -530,6 +530,23 @@ def test_preview_highlights_links_findings_and_the_purpose_select(
     expect(cells.nth(2)).to_be_in_viewport()
     shoot(page, "10-lint-finding-cell")
 
+    # The dark theme: the same tokens in the dark editor theme's colours.
+    set_theme(lab, "JupyterLab Dark")
+    page.reload()
+    expect(page.locator("body")).to_have_attribute("data-jp-theme-light", "false")
+    page.locator(".jp-NotebookPanel-toolbar .tf-schedule-button").click()
+    form.locator("select#tf-purpose").select_option("reporting")
+    form.locator("#tf-owner").fill("ana@example.com")
+    form.locator('[data-action="preview"]').click()
+    expect(dag).to_have_attribute("data-highlighted", "true")
+    dark = page.evaluate(
+        "([k, d]) => [getComputedStyle(k).color, getComputedStyle(d).color]",
+        [keyword.element_handle(), dag.element_handle()],
+    )
+    assert dark[0] != dark[1] and dark != colours, (dark, colours)
+    form.locator("h4", has_text="Lint findings").scroll_into_view_if_needed()
+    shoot(page, "15-preview-highlighted-dark")
+
 
 def test_create_review_shows_the_trial_run_live(browser: Browser, live_lab: Lab) -> None:
     """POST /api/v1/submissions and its events: the phase and the trial's `cell N/T` progress
