@@ -375,18 +375,14 @@ export class DebugPane extends Widget {
         'data-paused': String(schedule.paused)
       },
       h(
-        'div',
-        { class: 'tf-pane-head' },
-        h(
-          'h3',
-          {},
-          schedule.name,
-          schedule.paused
-            ? h('span', { class: 'tf-badge', 'data-badge': 'paused' }, 'paused')
-            : null
-        ),
-        h('div', { class: 'tf-inline' }, runNow, pause)
+        'h3',
+        {},
+        schedule.name,
+        schedule.paused
+          ? h('span', { class: 'tf-badge', 'data-badge': 'paused' }, 'paused')
+          : null
       ),
+      h('div', { class: 'tf-inline tf-schedule-actions' }, runNow, pause),
       h(
         'p',
         { class: 'tf-hint', 'data-schedule-state': true },

@@ -543,7 +543,8 @@ def test_preview_highlights_links_findings_and_the_purpose_select(
         "([k, d]) => [getComputedStyle(k).color, getComputedStyle(d).color]",
         [keyword.element_handle(), dag.element_handle()],
     )
-    assert dark[0] != dark[1] and dark != colours, (dark, colours)
+    assert dark[0] != dark[1], dark
+    assert dark != colours, (dark, colours)
     form.locator("h4", has_text="Lint findings").scroll_into_view_if_needed()
     shoot(page, "15-preview-highlighted-dark")
 
@@ -567,7 +568,7 @@ def test_create_review_shows_the_trial_run_live(browser: Browser, live_lab: Lab)
     )
     expect(running.locator('[data-phase="trial"]')).to_have_attribute("data-phase-state", "current")
     expect(running.locator("[data-trial-log]")).to_contain_text("runner: cell 1/4 done")
-    running.scroll_into_view_if_needed()
+    running.evaluate("e => e.scrollIntoView({block: 'center'})")
     shoot(page, "11-review-trial-progress")
     created = form.locator('[data-review="created"]')
     expect(created).to_be_visible(timeout=SLOW)
