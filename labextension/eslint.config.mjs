@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['lib/', 'node_modules/', '*.mjs'] },
+  { ignores: ['lib/', 'node_modules/', 'ui-tests/node_modules/', '*.mjs'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

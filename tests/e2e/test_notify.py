@@ -327,6 +327,81 @@ def test_starttls_refuses_a_certificate_it_cannot_trust(runner: Runner, tmp_path
     assert mailbox.envelopes == []
 
 
+def private_ca(directory: Path) -> tuple[Path, ssl.SSLContext]:
+    """A CA of its own and a server certificate for 127.0.0.1 it signed (with openssl): the CA's
+    PEM file and the server's TLS context."""
+    directory.mkdir()
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=directory)
+
+    openssl(
+        *["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"],
+        *["-subj", "/CN=Tiffin test CA", "-keyout", "ca.key", "-out", "ca.pem"],
+    )
+    (directory / "server.ext").write_text(
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"
+    )
+    openssl(
+        *["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1"],
+        *["-keyout", "server.key", "-out", "server.csr"],
+    )
+    openssl(
+        *["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key"],
+        *["-CAcreateserial", "-days", "1", "-out", "server.pem", "-extfile", "server.ext"],
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(directory / "server.pem", directory / "server.key")
+    return directory / "ca.pem", context
+
+
+class TlsMailbox(Mailbox):
+    """A mailbox that notes whether each message came over TLS."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.over_tls: list[bool] = []
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        transport = server.transport
+        upgraded = session.ssl is not None
+        wrapped = transport is not None and transport.get_extra_info("ssl_object") is not None
+        self.over_tls.append(upgraded or wrapped)
+        return await super().handle_DATA(server, session, envelope)
+
+
+@pytest.mark.parametrize("mode", ["starttls", "tls"])
+def test_tls_is_verified_against_the_private_ca_of_smtp_ca_file(
+    runner: Runner, tmp_path: Path, mode: str
+) -> None:
+    """A company relay with a certificate from its own CA: `smtp_ca_file` (relative to
+    tiffin.toml) makes STARTTLS and implicit TLS trust it, and the e-mail goes over TLS."""
+    ca, context = private_ca(tmp_path / "certs")
+    mailbox = TlsMailbox()
+    port = free_port()
+    if mode == "starttls":
+        controller = Controller(
+            mailbox, hostname="127.0.0.1", port=port, tls_context=context, require_starttls=True
+        )
+    else:
+        controller = Controller(mailbox, hostname="127.0.0.1", port=port, ssl_context=context)
+    controller.start()
+    try:
+        spec = write_setup(
+            tmp_path,
+            f'[[notify]]\nemail = "{OWNER}"\n',
+            f'[notify]\nsmtp_host = "127.0.0.1"\nsmtp_port = {port}\nsmtp_tls = "{mode}"\n'
+            f'smtp_ca_file = "{ca.relative_to(tmp_path)}"\nfrom = "{SENDER}"\nattempts = 1\n',
+        )
+        sent = runner.run_raw(["schedule", "notify-test", str(spec)])
+    finally:
+        controller.stop()
+    assert sent.returncode == 0, sent.describe()
+    assert sent.stdout.startswith(f"delivered email:{OWNER} (1 attempt)"), sent.stdout
+    assert [m["To"] for m in mailbox.messages()] == [OWNER]
+    assert mailbox.over_tls == [True]
+
+
 def test_a_bad_config_or_spec_exits_2(runner: Runner, tmp_path: Path) -> None:
     spec = write_setup(
         tmp_path,

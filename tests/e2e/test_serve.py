@@ -373,6 +373,39 @@ def test_owners_hear_of_a_final_failure_once_and_of_successes_they_asked_for(
     assert pending == [False] * 3, "every owed notice was sent"
 
 
+def test_a_notice_owed_when_the_daemon_died_is_sent_after_its_schedule_left_main(
+    repo: Repo, serve: Callable[..., Serve], webhook: Receiver
+) -> None:
+    # Slow, patient delivery: the webhook refuses at first and the daemon tries every second.
+    repo.write("tiffin.toml", '[notify]\nattempts = 10\nretry_delay = "1s"\n')
+    write_notebook(daily_notebook(body="1 / 0"), repo.root / "broken.ipynb")
+    target = f'\n[[notify]]\nwebhook = "{webhook.url}"\n'
+    repo.write("broken.schedule.toml", spec("broken", "broken.ipynb", extra=target))
+    repo.commit()
+    webhook.answers.extend([500] * 100)
+    first = serve(at="2026-11-26T06:00:30Z")
+    first.wait_for("a first delivery attempt", lambda: len(webhook.bodies) >= 1)
+    assert first.handle is not None
+    first.handle.popen.kill()  # SIGKILL while the notice is being delivered
+    first.handle.popen.wait()
+    [failed] = first.runs("broken")
+    assert (failed["status"], failed["notice_pending"]) == ("failed", True)
+
+    # The schedule leaves main before a daemon runs again: its failure is still told.
+    git(repo.root, "rm", "-q", "broken.schedule.toml")
+    repo.commit("stop the broken report")
+    webhook.answers.clear()
+    tried = len(webhook.bodies)
+    second = serve()
+    second.wait_for("the owed notice", lambda: len(webhook.bodies) > tried)
+    second.wait_for("the notice marked sent", lambda: not second.runs()[0]["notice_pending"])
+    told = json.dumps(webhook.bodies[-1])
+    assert failed["id"] in told
+    assert "ZeroDivisionError" in told
+    listed = second.cli("schedule", "list", "--json")
+    assert '"broken"' not in listed.stdout, "the schedule is gone from main"
+
+
 def test_run_now_and_cancel(repo: Repo, serve: Callable[..., Serve]) -> None:
     write_notebook(daily_notebook(), repo.root / "report.ipynb")
     write_notebook(make_notebook([code("import time\ntime.sleep(120)")]), repo.root / "slow.ipynb")

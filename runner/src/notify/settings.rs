@@ -7,6 +7,8 @@
 //! smtp_host = "smtp.example.com"
 //! smtp_port = 587                       # default: 25 (none), 587 (starttls), 465 (tls)
 //! smtp_tls = "starttls"                 # none | starttls (default) | tls
+//! smtp_ca_file = "certs/mail-ca.pem"    # optional: a private CA to trust besides the public
+//!                                       # ones (relative to this file)
 //! smtp_username = "tiffin"              # optional; then smtp_password_env is required
 //! smtp_password_env = "TIFFIN_SMTP_PASSWORD"
 //! from = "Tiffin <tiffin@example.com>"  # required with smtp_host
@@ -53,6 +55,8 @@ pub struct Smtp {
     pub tls: Tls,
     pub login: Option<Login>,
     pub from: Mailbox,
+    /// PEM certificates of a private CA trusted for this server, besides the public roots.
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,6 +92,7 @@ struct RawSettings {
     smtp_host: Option<String>,
     smtp_port: Option<i64>,
     smtp_tls: Option<String>,
+    smtp_ca_file: Option<String>,
     smtp_username: Option<String>,
     smtp_password_env: Option<String>,
     from: Option<String>,
@@ -100,11 +105,12 @@ impl Settings {
     /// The settings of a loaded config (its `[notify]` table; defaults without one).
     pub fn from_config(config: &Config) -> Result<Self, SettingsError> {
         let path = config.path.as_deref().unwrap_or(Path::new(FILE_NAME));
-        Self::parse(&config.notify).map_err(|problem| SettingsError { path: path.display().to_string(), problem })
+        let dir = path.parent().unwrap_or(Path::new("."));
+        Self::parse(&config.notify, dir).map_err(|problem| SettingsError { path: path.display().to_string(), problem })
     }
 
-    /// Checks every field of a `[notify]` table.
-    pub fn parse(table: &toml::Table) -> Result<Self, String> {
+    /// Checks every field of a `[notify]` table; files it names are relative to `dir`.
+    pub fn parse(table: &toml::Table, dir: &Path) -> Result<Self, String> {
         let raw: RawSettings = toml::Value::Table(table.clone()).try_into().map_err(|e: toml::de::Error| e.message().to_owned())?;
         let attempts = match raw.attempts {
             None => DEFAULT_ATTEMPTS,
@@ -116,7 +122,7 @@ impl Settings {
             Some(text) => parse_duration(text).map_err(|e| format!("retry_delay: {e}"))?,
         };
         let run_url = raw.run_url.as_deref().map(run_url).transpose()?;
-        let smtp = smtp(&raw)?;
+        let smtp = smtp(&raw, dir)?;
         Ok(Self { smtp, run_url, attempts, retry_delay })
     }
 }
@@ -144,11 +150,12 @@ fn run_url(template: &str) -> Result<RunUrl, String> {
     }
 }
 
-fn smtp(raw: &RawSettings) -> Result<Option<Smtp>, String> {
+fn smtp(raw: &RawSettings, dir: &Path) -> Result<Option<Smtp>, String> {
     let Some(host) = &raw.smtp_host else {
         let stray = [
             ("smtp_port", raw.smtp_port.is_some()),
             ("smtp_tls", raw.smtp_tls.is_some()),
+            ("smtp_ca_file", raw.smtp_ca_file.is_some()),
             ("smtp_username", raw.smtp_username.is_some()),
             ("smtp_password_env", raw.smtp_password_env.is_some()),
             ("from", raw.from.is_some()),
@@ -183,7 +190,23 @@ fn smtp(raw: &RawSettings) -> Result<Option<Smtp>, String> {
     };
     let from = raw.from.as_deref().ok_or("from is missing: the sender of the e-mail, e.g. \"Tiffin <tiffin@example.com>\"")?;
     let from = from.parse::<Mailbox>().map_err(|e| format!("from: `{from}` is not an e-mail address ({e})"))?;
-    Ok(Some(Smtp { host: host.clone(), port, tls, login, from }))
+    let ca_pem = match (&raw.smtp_ca_file, tls) {
+        (None, _) => None,
+        (Some(_), Tls::None) => return Err("smtp_ca_file is set but smtp_tls is \"none\": no certificate is checked".into()),
+        (Some(file), _) => Some(ca_certificates(&dir.join(file))?),
+    };
+    Ok(Some(Smtp { host: host.clone(), port, tls, login, from, ca_pem }))
+}
+
+/// The PEM certificates of `smtp_ca_file`, checked now rather than at the first failure.
+fn ca_certificates(path: &Path) -> Result<Vec<u8>, String> {
+    const BEGIN: &[u8] = b"-----BEGIN CERTIFICATE-----";
+    let pem = std::fs::read(path).map_err(|e| format!("smtp_ca_file: cannot read {}: {e}", path.display()))?;
+    let parsed = lettre::transport::smtp::client::Certificate::from_pem(&pem);
+    if parsed.is_err() || !pem.windows(BEGIN.len()).any(|window| window == BEGIN) {
+        return Err(format!("smtp_ca_file: {} holds no PEM certificate", path.display()));
+    }
+    Ok(pem)
 }
 
 #[cfg(test)]
@@ -191,7 +214,30 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<Settings, String> {
-        Settings::parse(&text.parse::<toml::Table>().map_err(|e| e.to_string())?)
+        parse_in(text, Path::new("."))
+    }
+
+    fn parse_in(text: &str, dir: &Path) -> Result<Settings, String> {
+        Settings::parse(&text.parse::<toml::Table>().map_err(|e| e.to_string())?, dir)
+    }
+
+    #[test]
+    fn a_ca_file_must_be_readable_pem_and_needs_tls() {
+        let dir = std::env::temp_dir().join(format!("tiffin-notify-ca-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(dir.join("not-a-cert.pem"), "hello\n").unwrap_or_else(|e| panic!("{e}"));
+        let with = |file: &str, tls: &str| {
+            parse_in(&format!("smtp_host = \"mail\"\nfrom = \"t@example.com\"\nsmtp_tls = \"{tls}\"\nsmtp_ca_file = \"{file}\""), &dir)
+        };
+        let missing = with("missing.pem", "starttls").err().unwrap_or_default();
+        assert!(missing.starts_with("smtp_ca_file: cannot read ") && missing.contains("missing.pem"), "{missing}");
+        let junk = with("not-a-cert.pem", "tls").err().unwrap_or_default();
+        assert!(junk.ends_with("not-a-cert.pem holds no PEM certificate"), "{junk}");
+        let plain = with("not-a-cert.pem", "none").err().unwrap_or_default();
+        assert!(plain.contains("smtp_tls is \"none\""), "{plain}");
+        let stray = parse("smtp_ca_file = \"ca.pem\"").err().unwrap_or_default();
+        assert!(stray.starts_with("smtp_ca_file is set but smtp_host is not"), "{stray}");
+        std::fs::remove_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
     }
 
     #[test]

@@ -469,7 +469,7 @@ impl Daemon {
                 continue;
             }
             if let Some(event) = notices::event_of(run.status, false) {
-                self.dispatch_notice(&run, event, key, now);
+                self.dispatch_notice(&run, event, key, now)?;
             }
         }
         for run in self.store.runs_with_status(RunStatus::Running)? {
@@ -479,7 +479,7 @@ impl Daemon {
             let Some((_, spec)) = self.scheduled(&run.schedule) else { continue };
             if notices::is_slow(&spec, &run, now) {
                 self.store.mark_slow_notified(&run.id)?;
-                self.dispatch_notice(&run, Event::Slow, NoticeKey::Slow(run.id.clone()), now);
+                self.dispatch_notice(&run, Event::Slow, NoticeKey::Slow(run.id.clone()), now)?;
             }
         }
         Ok(())
@@ -494,9 +494,19 @@ impl Daemon {
         Ok(())
     }
 
-    /// Starts delivering one notice to the schedule's targets.
-    fn dispatch_notice(&mut self, run: &RunRow, event: Event, key: NoticeKey, now: DateTime<Utc>) {
-        let Some((row, spec)) = self.scheduled(&run.schedule) else { return };
+    /// Starts delivering one notice to the targets of the run's schedule, as main last held it
+    /// (a run owes its notice also when its schedule has left main since).
+    fn dispatch_notice(&mut self, run: &RunRow, event: Event, key: NoticeKey, now: DateTime<Utc>) -> Result<(), ServeError> {
+        let row = match self.store.schedule_as_last_seen(&run.schedule) {
+            Ok(row) => Some(row),
+            Err(StoreError::UnknownSchedule(_)) => None,
+            Err(error) => return Err(error.into()),
+        };
+        let Some((row, spec)) = row.and_then(|row| self.spec(&row).map(|spec| (row, spec))) else {
+            // Nobody to tell: keeping the notice owed would only ask again on every turn.
+            tracing::error!(run = run.id, schedule = run.schedule, "no readable spec for the run's notice; not sent");
+            return self.delivered(key);
+        };
         let settings = self
             .config_of(&row)
             .and_then(|config| notify::Settings::from_config(&config).map_err(|e| e.to_string()))
@@ -513,6 +523,7 @@ impl Daemon {
             notify::deliver(&settings, &targets, event, &notice, &log).await;
             key
         }));
+        Ok(())
     }
 
     /// Waits for the notices being delivered (when the daemon stops).

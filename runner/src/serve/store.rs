@@ -331,9 +331,19 @@ impl Store {
         rows.collect::<Result<_, _>>().map_err(self.fail())
     }
 
+    /// A schedule main holds now.
     pub fn schedule(&self, name: &str) -> Result<ScheduleRow, StoreError> {
+        self.schedule_where(name, "AND active")
+    }
+
+    /// A schedule as main last held it, also after it left main: its runs may still owe notices.
+    pub fn schedule_as_last_seen(&self, name: &str) -> Result<ScheduleRow, StoreError> {
+        self.schedule_where(name, "")
+    }
+
+    fn schedule_where(&self, name: &str, condition: &str) -> Result<ScheduleRow, StoreError> {
         self.connection
-            .query_row(&format!("SELECT {SCHEDULE_COLUMNS} FROM schedules WHERE name = ?1 AND active"), [name], schedule_row)
+            .query_row(&format!("SELECT {SCHEDULE_COLUMNS} FROM schedules WHERE name = ?1 {condition}"), [name], schedule_row)
             .optional()
             .map_err(self.fail())?
             .ok_or_else(|| StoreError::UnknownSchedule(name.to_owned()))
