@@ -277,7 +277,11 @@ export class ScheduleWidget extends Widget {
     choice.id = 'tf-purpose';
     choice.setAttribute('aria-describedby', this.purposeHint.id);
     choice.addEventListener('change', () => this.clearError(choice));
+    const focused = document.activeElement === this.controls.purpose;
     this.controls.purpose.replaceWith(choice);
+    if (focused) {
+      choice.focus();
+    }
     choice.setAttribute('data-field', 'purpose');
     this.controls.purpose = choice;
     this.purposeHint.textContent =
