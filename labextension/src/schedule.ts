@@ -1051,7 +1051,13 @@ export class ScheduleWidget extends Widget {
       h(
         'div',
         { class: 'tf-bad', 'data-review': 'failed', role: 'alert' },
-        h('p', {}, 'No review was created: the trial run failed.'),
+        h(
+          'p',
+          {},
+          s.trial
+            ? 'No review was created: the trial run failed.'
+            : 'No review was created: the schedule cannot run (see the preview: lint findings and the policy decision).'
+        ),
         error,
         h(
           'p',
