@@ -104,6 +104,8 @@ export interface Info {
   repo_root: string;
   branch: string;
   purposes: string[];
+  /** Asked with a root: where it is in the repository (null: outside). */
+  jupyter_root?: string | null;
 }
 
 /** `POST /api/v1/submissions` and `GET /api/v1/submissions/{id}`: a submission under way. */
@@ -225,8 +227,13 @@ export class SchedulerApi {
     return this.post('preview', { spec });
   }
 
-  info(): Promise<Info> {
-    return this.request('info');
+  /** With `jupyterRoot`, also where that directory is in the repository. */
+  info(jupyterRoot = ''): Promise<Info> {
+    return this.request(
+      jupyterRoot
+        ? `info?jupyter_root=${encodeURIComponent(jupyterRoot)}`
+        : 'info'
+    );
   }
 
   pause(schedule: string, paused: boolean): Promise<Schedule> {

@@ -1,8 +1,8 @@
 /**
  * Jupyter's paths and the repository's: the contents API names a notebook relative to Jupyter's
- * root (PageConfig `serverRoot`), the scheduler's API relative to the repository's work tree
- * (`GET /api/v1/info`'s `repo_root`); Jupyter may be started in a subdirectory of the
- * repository. Pure: unit-tested.
+ * root, the scheduler's API relative to the repository's top. The scheduler says where Jupyter's
+ * root is in the repository (`GET /api/v1/info?jupyter_root=`, resolved where symbolic links can
+ * be followed); this joins the two. Pure: unit-tested.
  */
 
 /** `a/./b/../c` → `a/c`, without a trailing slash; `..` above the top stays (the caller checks). */
@@ -21,38 +21,17 @@ function normalize(path: string): string[] {
   return parts;
 }
 
-/** The absolute path of a contents path under Jupyter's root. */
-export function absolutePath(serverRoot: string, contentsPath: string): string {
-  return '/' + normalize(`${serverRoot}/${contentsPath}`).join('/');
-}
-
 /**
- * A contents path made relative to the repository's root, or null when it is outside the
- * repository.
+ * A contents path as a path in the repository, given where Jupyter's root is in it (`""` at its
+ * top); null when Jupyter's root or the path is outside the repository.
  */
-export function repoRelative(
-  serverRoot: string,
-  repoRoot: string,
+export function repoPath(
+  rootInRepo: string | null,
   contentsPath: string
 ): string | null {
-  const file = normalize(absolutePath(serverRoot, contentsPath));
-  const root = normalize(repoRoot);
-  if (file.length <= root.length || root.some((part, i) => file[i] !== part)) {
+  if (rootInRepo === null) {
     return null;
   }
-  return file.slice(root.length).join('/');
-}
-
-/** The inverse: a repository-relative path as a contents path, or null outside Jupyter's root. */
-export function contentsRelative(
-  serverRoot: string,
-  repoRoot: string,
-  repoPath: string
-): string | null {
-  const file = normalize(`${repoRoot}/${repoPath}`);
-  const root = normalize(serverRoot);
-  if (file.length <= root.length || root.some((part, i) => file[i] !== part)) {
-    return null;
-  }
-  return file.slice(root.length).join('/');
+  const parts = normalize(`${rootInRepo}/${contentsPath}`);
+  return parts.length && parts[0] !== '..' ? parts.join('/') : null;
 }

@@ -1,13 +1,14 @@
 /**
  * Where the open notebooks are in the repository: Jupyter's contents paths are relative to its
- * root (PageConfig `serverRoot`), the scheduler's paths to the repository's work tree
- * (`GET /api/v1/info`), and Jupyter may run in a subdirectory of the repository.
+ * root (PageConfig `serverRoot`), the scheduler's paths to the repository's work tree, and
+ * Jupyter may run in a subdirectory of the repository: `GET /api/v1/info?jupyter_root=` says
+ * where its root is.
  */
 
 import { PageConfig } from '@jupyterlab/coreutils';
 
-import { ApiError, Info, SchedulerApi } from './api';
-import { repoRelative } from './paths';
+import { Info, SchedulerApi } from './api';
+import { repoPath } from './paths';
 
 export interface Located {
   info: Info;
@@ -26,11 +27,7 @@ export class Repository {
   /** The repository's info, asked once (again after a failure). */
   load(): Promise<Info> {
     if (!this.info) {
-      this.info = this.api.info().catch((error: unknown) => {
-        if (error instanceof ApiError && error.status === 404) {
-          // A runner without /info: Jupyter's root is taken for the repository's.
-          return { repo_root: this.serverRoot, branch: 'main', purposes: [] };
-        }
+      this.info = this.api.info(this.serverRoot).catch((error: unknown) => {
         this.info = null;
         throw error;
       });
@@ -43,7 +40,7 @@ export class Repository {
     return {
       info,
       path: this.serverRoot
-        ? repoRelative(this.serverRoot, info.repo_root, contentsPath)
+        ? repoPath(info.jupyter_root ?? null, contentsPath)
         : contentsPath
     };
   }

@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -657,6 +658,18 @@ def test_info_names_the_repository_and_the_purposes_of_its_policy(
     jobs = api.get("/api/v1/info?notebook=jobs/slow.ipynb").json()
     assert jobs["purposes"] == ["billing", "fraud", "reporting"]
     assert api.get("/api/v1/info?notebook=../x.ipynb").status == 400
+
+    # Where a client's root directory is in the repository, symbolic links resolved.
+    (repo.parent / "link").symlink_to(repo / "jobs")
+
+    def located(root: Path | str) -> Any:
+        return api.get(f"/api/v1/info?jupyter_root={quote(str(root))}").json()["jupyter_root"]
+
+    assert located(repo) == ""
+    assert located(repo / "jobs") == "jobs"
+    assert located(repo.parent / "link") == "jobs"
+    assert located(repo.parent) is None, "above the repository"
+    assert located(repo / "missing") is None
     (repo / "jobs" / "tiffin.toml").write_text("[policy.labels\n")
     broken = api.get("/api/v1/info?notebook=jobs/slow.ipynb")
     assert broken.status == 422

@@ -142,11 +142,17 @@ def running_lab(
     subdir: str = "",
 ) -> Iterator[Lab]:
     """`jupyter lab` on loopback with a token, started in a fresh repository (so the proxy's
-    `runner serve --repo $PWD` serves it), or in its directory `subdir`, with
+    `runner serve --repo $PWD` serves it), or in its directory `subdir` (through a symbolic
+    link to the repository), with
     `TIFFIN_RUNNER=runner_binary`; its process group (the proxy's runner serve and the kernels
     with it) is ended afterwards."""
     repo = make(tmp_path / "repo")
-    root = repo / subdir if subdir else repo
+    root = repo
+    if subdir:
+        # Through a symbolic link, as a home directory or /tmp often is: git names the
+        # repository by its real path, Jupyter its root by the linked one.
+        (tmp_path / "linked").symlink_to(repo)
+        root = tmp_path / "linked" / subdir
     port = free_port()
     env = dict(runner.env)
     env["TIFFIN_RUNNER"] = runner_binary
@@ -647,8 +653,9 @@ def test_the_pane_follows_a_run_live_pauses_and_opens_the_executed_notebook(
 def test_jupyter_started_in_a_directory_of_the_repository(
     browser: Browser, runner: Runner, tmp_path: Path
 ) -> None:
-    """Jupyter's root is `reports/` in the repository: the extension asks the API with
-    repository paths (`reports/broken.ipynb`), from PageConfig's serverRoot and /api/v1/info."""
+    """Jupyter's root is `reports/` in the repository, named through a symbolic link: the
+    extension asks the API with repository paths (`reports/broken.ipynb`), from where
+    /api/v1/info?jupyter_root= finds PageConfig's serverRoot in the repository."""
     with running_lab(
         runner, tmp_path, str(runner.binary), make=make_nested_repo, subdir="reports"
     ) as lab:

@@ -285,10 +285,13 @@ async fn submission_events(State(state): State<ApiState>, UrlPath(id): UrlPath<S
 struct InfoQuery {
     /// The purposes of this notebook's policy (repository-relative) rather than the root's.
     notebook: Option<String>,
+    /// A directory (absolute, as a client such as Jupyter names it) to locate in the repository.
+    jupyter_root: Option<String>,
 }
 
-/// The repository the daemon serves, and the purposes its policy knows (what a schedule's
-/// `purpose` can be).
+/// The repository the daemon serves, the purposes its policy knows (what a schedule's `purpose`
+/// can be), and where a client's root directory is in it: resolved here, where symbolic links
+/// can be followed, so a client never compares absolute paths itself.
 async fn info(State(state): State<ApiState>, query: Result<Query<InfoQuery>, QueryRejection>) -> Result<Json<Value>, ApiError> {
     let Query(query) = query?;
     let dir = match query.notebook.as_deref().map(repo_path).transpose()? {
@@ -298,9 +301,21 @@ async fn info(State(state): State<ApiState>, query: Result<Query<InfoQuery>, Que
     let config = Config::for_dir(&dir, None).map_err(|e| ApiError::Unprocessable(e.to_string()))?;
     let policy = PolicyConfig::from_table(&config.policy).map_err(|e| ApiError::Unprocessable(e.to_string()))?;
     let purposes: BTreeSet<&String> = policy.labels.values().flatten().collect();
-    Ok(Json(serde_json::json!({
+    let mut info = serde_json::json!({
         "repo_root": state.root.to_string_lossy(),
         "branch": &*state.branch,
         "purposes": purposes,
-    })))
+    });
+    if let Some(root) = &query.jupyter_root {
+        info["jupyter_root"] = serde_json::json!(within_repository(&state.root, Path::new(root)));
+    }
+    Ok(Json(info))
+}
+
+/// `dir` relative to the repository's top (`""` for the top itself), both with their symbolic
+/// links resolved; `None` when it is outside or does not exist.
+fn within_repository(root: &Path, dir: &Path) -> Option<String> {
+    let root = std::fs::canonicalize(root).ok()?;
+    let dir = std::fs::canonicalize(dir).ok()?;
+    dir.strip_prefix(&root).ok().map(|inside| inside.to_string_lossy().into_owned())
 }
