@@ -65,6 +65,8 @@ export type Json = Record<string, unknown>;
 
 export interface RunDetail {
   run: Run;
+  /** The runner's manifest (null until it is written): its `purpose` among the rest. */
+  manifest: Json | null;
   cells: CellTiming[];
   inputs: Json[];
   outputs: Json[];

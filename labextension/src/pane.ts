@@ -584,7 +584,14 @@ export class DebugPane extends Widget {
           'p',
           {},
           h('span', { class: `tf-status tf-status-${run.status}` }, run.status),
-          ` · ${run.trigger} · attempt ${run.attempt} · ${duration(run)}`
+          ` · ${run.trigger} · attempt ${run.attempt} · ${duration(run)}`,
+          typeof detail.manifest?.purpose === 'string'
+            ? h(
+                'span',
+                { 'data-purpose': detail.manifest.purpose },
+                ` · purpose ${detail.manifest.purpose}`
+              )
+            : null
         ),
         going
           ? h(

@@ -388,8 +388,9 @@ def test_schedule_preview_review_and_run_from_the_pane(browser: Browser, lab: La
     expect(detail.locator("[data-cell]")).to_have_count(3)
     # The value edited in the form reached the run: 3 * 21.
     expect(detail.locator(".tf-log")).to_contain_text("total 63 for 2026-11-01")
-    # Its OpenLineage events, one line each.
+    # Its OpenLineage events, one line each, and the purpose it ran for.
     expect(detail.locator("[data-lineage] li").first).to_contain_text(re.compile(r"START|COMPLETE"))
+    expect(detail.locator("[data-purpose]")).to_have_text(" · purpose reporting")
     shoot(page, "4-pane-run-succeeded")
 
 
