@@ -16,11 +16,12 @@ import shlex
 import shutil
 import sqlite3
 import subprocess
-from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
+from zoneinfo import ZoneInfo
 
 import nbformat
 import pytest
@@ -55,7 +56,7 @@ labels = ["finance"]
 """
 
 # Text Airflow's Jinja and bash must both leave alone, and a date macro in the middle.
-HOSTILE = "it's \"quoted\" $(id) `id` {% raw %} {# c #} day={{ ds_nodash }} é"
+HOSTILE = 'it\'s "quoted" $(id) `id` {% raw %} {# c #} day={{ ds_nodash }} é'
 
 
 def spec_text(name: str, notebook: str, extra: str = "") -> str:
@@ -75,6 +76,7 @@ class Airflow:
     home: Path
     env: dict[str, str]
     records: Path
+    last_output: str = ""
 
     def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         done = subprocess.run(
@@ -86,7 +88,9 @@ class Airflow:
             check=False,
         )
         if check:
-            assert done.returncode == 0, f"airflow {' '.join(args)}:\n{done.stdout[-6000:]}\n{done.stderr[-4000:]}"
+            assert done.returncode == 0, (
+                f"airflow {' '.join(args)}:\n{done.stdout[-6000:]}\n{done.stderr[-4000:]}"
+            )
         return done
 
     def python(self, script: Path, *args: str) -> dict[str, Any]:
@@ -98,6 +102,7 @@ class Airflow:
             timeout=AIRFLOW_TIMEOUT,
             check=False,
         )
+        self.last_output = done.stdout + done.stderr
         assert done.returncode == 0, f"{script.name}:\n{done.stdout[-6000:]}\n{done.stderr[-4000:]}"
         [result] = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
         parsed: dict[str, Any] = json.loads(result.removeprefix("RESULT "))
@@ -147,9 +152,7 @@ def migrated_db(airflow_venv: Path, tmp_path_factory: pytest.TempPathFactory) ->
 
 
 @pytest.fixture
-def airflow(
-    airflow_venv: Path, migrated_db: Path, runner: Runner, tmp_path: Path
-) -> Iterator[Airflow]:
+def airflow(airflow_venv: Path, migrated_db: Path, runner: Runner, tmp_path: Path) -> Airflow:
     home = tmp_path / "airflow-home"
     home.mkdir()
     shutil.copy(migrated_db, home / "airflow.db")
@@ -167,7 +170,7 @@ def airflow(
         "AIRFLOW__CORE__DAGS_FOLDER": str(tmp_path / "repo" / "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
     }
-    yield Airflow(airflow_venv, home, env, records)
+    return Airflow(airflow_venv, home, env, records)
 
 
 def init_repo(path: Path) -> Path:
@@ -318,7 +321,9 @@ def test_a_cron_pipeline_runs_sql_notebook_upload_on_airflow(
     assert urlunsplit(urlsplit(f"{output['namespace']}/{output['name']}")) == totals_uri
 
     # Airflow rendered the parameters exactly as the runner renders them for that run.
-    first = runner.run_raw(["schedule", "show", str(spec), "--json", "--now", "2099-11-19T12:00:00Z"])
+    first = runner.run_raw(
+        ["schedule", "show", str(spec), "--json", "--now", "2099-11-19T12:00:00Z"]
+    )
     assert first.returncode == 0, first.describe()
     expected = json.loads(first.stdout)["first_run_parameters"]
     assert expected["note"] == HOSTILE.replace("{{ ds_nodash }}", "20991120")
@@ -330,7 +335,11 @@ def test_a_cron_pipeline_runs_sql_notebook_upload_on_airflow(
     )
     ready = ["runner", "schedule", "ready", "reports/totals.schedule.toml", "--logical-date"]
     assert shlex.split(json.loads(sensor_fields)["bash_command"]) == [
-        "cd", str(repo), "&&", *ready, "2099-11-20"
+        "cd",
+        str(repo),
+        "&&",
+        *ready,
+        "2099-11-20",
     ], "no --since before the first success"
 
     again = airflow.dags_test("totals", NEXT_LOGICAL)
@@ -385,7 +394,8 @@ def test_a_failing_notebook_fails_the_task_and_notifies_the_owner(
     text = "\n".join(block["text"]["text"] for block in posted["blocks"])
     assert "raise ValueError('no totals today')" in text, "the failing cell's source"
     assert "ValueError: no totals today" in text
-    assert "Failing cell: 3" in text or "cell 3" in text
+    assert "cell 4 raised ValueError: no totals today" in text  # counted with injected parameters
+    assert "*Failing cell 4*" in text
 
 
 def test_two_schedules_chain_through_an_asset(
@@ -400,7 +410,9 @@ def test_two_schedules_chain_through_an_asset(
     db = make_warehouse(repo)
     totals_notebook(repo / "reports" / "totals.ipynb")
     producer = repo / "reports" / "totals.schedule.toml"
-    producer.write_text(spec_text("totals", "totals.ipynb", '\n[parameters]\nrun_date = "{{ ds }}"\n'))
+    producer.write_text(
+        spec_text("totals", "totals.ipynb", '\n[parameters]\nrun_date = "{{ ds }}"\n')
+    )
     cells = [
         code("run_date = '2000-01-01'", tags=["parameters"]),
         code("%%sql totals\nSELECT region, amount, day FROM region_totals"),
@@ -430,20 +442,20 @@ def test_two_schedules_chain_through_an_asset(
 
     done = airflow.dags_test("totals", LOGICAL)
     assert done.returncode == 0, done.stdout[-8000:] + done.stderr[-4000:]
-    assert airflow.query(
-        "SELECT target_dag_id FROM asset_dag_run_queue"
-    ) == [("report",)], "the producer's Asset event queued the consumer"
+    assert airflow.query("SELECT target_dag_id FROM asset_dag_run_queue") == [("report",)], (
+        "the producer's Asset event queued the consumer"
+    )
 
     run = airflow.python(script, "report")
     assert run["run_type"] == "asset_triggered"
     assert run["consumed"] == ["warehouse.region_totals"]
-    assert run["state"] == "success"
+    assert run["state"] == "success", airflow.last_output[-8000:]
     assert run["logical_date"] is None
     reported = rows(db, "SELECT region, amount, day, share, reported FROM region_report ORDER BY 1")
-    [(run_after,)] = airflow.query(
-        "SELECT run_after FROM dag_run WHERE dag_id = 'report'"
-    )
-    day = run_after[:10]  # the trigger time; in London, as UTC in winter
+    [(run_after,)] = airflow.query("SELECT run_after FROM dag_run WHERE dag_id = 'report'")
+    # An Asset-triggered run has no logical date: its date is when it was triggered, in London.
+    triggered = datetime.fromisoformat(run_after).replace(tzinfo=UTC)
+    day = triggered.astimezone(ZoneInfo("Europe/London")).strftime("%Y-%m-%d")
     assert reported == [
         ("n", 4, "2099-11-20", 4 / 6, day),
         ("s", 2, "2099-11-20", 2 / 6, day),

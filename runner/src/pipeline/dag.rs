@@ -15,7 +15,7 @@
 //! (`{{ ds }}`, `{{ macros.ds_add(ds, -1) }}`); Airflow's dates are in UTC, so for a schedule in
 //! another zone the run's logical date is moved into that zone first (`logical_date.in_timezone
 //! (...) | ds`). An Asset-triggered run has no logical date: its date is when it was triggered
-//! (`dag_run.run_after`).
+//! (`dag_run.run_after`), in the schedule's zone.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -342,11 +342,12 @@ fn airflow_macro(m: Macro, zone: Tz, basis: Basis) -> String {
             Macro::DsAdd(days) => format!("{{{{ macros.ds_add(ds, {days}) }}}}"),
         };
     }
-    let date = match basis {
-        Basis::Logical => "logical_date",
-        Basis::RunAfter => "dag_run.run_after",
+    // The logical date is a pendulum DateTime; `run_after` a plain datetime, moved with the
+    // zone dateutil finds (Airflow's `macros.dateutil`).
+    let local = match basis {
+        Basis::Logical => format!("logical_date.in_timezone(\"{}\")", zone.name()),
+        Basis::RunAfter => format!("dag_run.run_after.astimezone(macros.dateutil.tz.gettz(\"{}\"))", zone.name()),
     };
-    let local = format!("{date}.in_timezone(\"{}\")", zone.name());
     match m {
         Macro::Ds => format!("{{{{ {local} | ds }}}}"),
         Macro::DsNodash => format!("{{{{ {local} | ds_nodash }}}}"),
@@ -387,7 +388,10 @@ mod tests {
 
     #[test]
     fn asset_triggered_runs_take_their_date_from_the_trigger() {
-        assert_eq!(airflow_macro(Macro::Ds, Tz::UTC, Basis::RunAfter), "{{ dag_run.run_after.in_timezone(\"UTC\") | ds }}");
+        assert_eq!(
+            airflow_macro(Macro::Ds, Tz::UTC, Basis::RunAfter),
+            "{{ dag_run.run_after.astimezone(macros.dateutil.tz.gettz(\"UTC\")) | ds }}"
+        );
         assert_eq!(jinja_value("day={{ ds_nodash }}", Tz::UTC, Basis::Logical), "day={{ ds_nodash }}");
         assert_eq!(jinja_value("{% raw %}", Tz::UTC, Basis::Logical), "{{ \"{% raw %}\" }}");
     }
