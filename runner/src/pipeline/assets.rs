@@ -26,7 +26,10 @@ pub enum Uri {
     /// A SQLite file inside the repository: its URI depends on where the DAG's checkout is
     /// (`sqlite://` + the absolute file path + `/` + the table), as the runner's lineage on that
     /// worker names it.
-    SqliteInRepo { file: PathBuf, table: String },
+    SqliteInRepo {
+        file: PathBuf,
+        table: String,
+    },
 }
 
 /// The Asset of `source.table` (`source` as the cell or spec names it; empty: the default).

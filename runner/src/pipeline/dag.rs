@@ -167,11 +167,9 @@ fn asset_block(outlets: &[Asset], inputs: &[Asset]) -> String {
 fn asset_expr(asset: &Asset) -> String {
     let uri = match &asset.uri {
         Uri::Fixed(uri) => py(uri),
-        Uri::SqliteInRepo { file, table } => format!(
-            "\"sqlite://\" + os.path.join(REPO_ROOT, {}) + {}",
-            py(&file.to_string_lossy()),
-            py(&format!("/{table}"))
-        ),
+        Uri::SqliteInRepo { file, table } => {
+            format!("\"sqlite://\" + os.path.join(REPO_ROOT, {}) + {}", py(&file.to_string_lossy()), py(&format!("/{table}")))
+        }
     };
     format!("Asset(name={}, uri={uri})", py(&asset.name))
 }
