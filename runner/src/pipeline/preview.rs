@@ -258,12 +258,14 @@ fn first_run(spec: &Spec, now: DateTime<Utc>) -> Result<FirstRun, PreviewError> 
 /// (a notebook that cannot be scheduled yet) the run has no outlets.
 fn dag_assets(spec: &Spec, plan: Option<&Plan>, notebook_file: &Path, repo_root: &Path) -> dag::Assets {
     let Ok(config) = data::config::Config::for_notebook(notebook_file, None) else { return dag::Assets::default() };
-    let outlets = plan
-        .map(|plan| manifest::outputs(plan, None, &[]))
-        .unwrap_or_default()
-        .iter()
-        .map(|output| assets::asset(&config, repo_root, &output.source, &output.table))
-        .collect();
+    let mut outlets: Vec<assets::Asset> = Vec::new();
+    for output in plan.map(|plan| manifest::outputs(plan, None, &[])).unwrap_or_default() {
+        let asset = assets::asset(&config, repo_root, &output.source, &output.table);
+        // Two cells may upload to one table (two partitions, say): one Asset.
+        if !outlets.contains(&asset) {
+            outlets.push(asset);
+        }
+    }
     let inputs = spec
         .trigger
         .iter()
