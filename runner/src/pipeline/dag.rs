@@ -68,6 +68,11 @@ fn on_assets(spec: &Spec) -> bool {
     spec.trigger.as_ref().is_some_and(|trigger| trigger.partition.is_none())
 }
 
+/// Whether a sensor waits for the inputs at the cron time: a trigger that looks for a partition.
+fn has_sensor(spec: &Spec) -> bool {
+    spec.trigger.is_some() && !on_assets(spec)
+}
+
 /// The DAG file's text.
 pub fn generate(spec: &Spec, paths: Paths, assets: &Assets) -> String {
     let basis = if on_assets(spec) { Basis::RunAfter } else { Basis::Logical };
@@ -76,7 +81,7 @@ pub fn generate(spec: &Spec, paths: Paths, assets: &Assets) -> String {
     out.push_str(&asset_block(&assets.outlets, inputs));
     out.push_str(&dag_block(spec, assets));
     let mut tasks = Vec::new();
-    if spec.trigger.is_some() && basis == Basis::Logical {
+    if has_sensor(spec) {
         out.push_str(&wait_for_inputs_task(spec, paths));
         tasks.push("wait_for_inputs");
     }
@@ -90,7 +95,7 @@ pub fn generate(spec: &Spec, paths: Paths, assets: &Assets) -> String {
 
 fn header(spec: &Spec, paths: Paths, with_assets: bool) -> String {
     let spec_path = paths.spec.to_string_lossy();
-    let sensor = spec.trigger.is_some() && !on_assets(spec);
+    let sensor = has_sensor(spec);
     let mut imports = vec!["import pendulum"];
     if sensor {
         imports.push("from airflow.providers.standard.sensors.bash import BashSensor");
