@@ -285,6 +285,10 @@ pub enum ScheduleCommand {
     /// Send a test notice to every [[notify]] target of a spec that listens to the event, and
     /// print each delivery's result. Exit code 0: all delivered, 1: some not, 2: bad spec or config.
     NotifyTest(NotifyTestArgs),
+    /// Tell a spec's [[notify]] targets how a run that another scheduler ran ended (the generated
+    /// Airflow DAG's failure callback): the same notice `runner serve` sends. Exit code 0: all
+    /// delivered (or no target listens), 1: some not, 2: bad spec, config or manifest.
+    Notify(NotifyArgs),
 }
 
 /// The repository `runner serve` schedules.
@@ -353,6 +357,39 @@ pub struct NotifyTestArgs {
     /// sample: what a real run's notice looks like.
     #[arg(long, value_name = "FILE")]
     pub manifest: Option<PathBuf>,
+    /// The tiffin.toml with the [notify] settings [default: the nearest one from the notebook up
+    /// to the repository root].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Append the delivery results to FILE [default: notifications.jsonl beside the lineage file].
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct NotifyArgs {
+    /// The spec file (TOML).
+    pub spec: PathBuf,
+    /// The event the notice is about; only targets listening to it get it.
+    #[arg(long, value_enum, default_value_t = crate::schedule::spec::Event::Failure)]
+    pub event: crate::schedule::spec::Event,
+    /// The run's manifest (the failing cell and its traceback come from the executed notebook it
+    /// names); without one (the run never started, e.g. its inputs never came) the notice says
+    /// `--message`.
+    #[arg(long, value_name = "FILE", required_unless_present = "run_id")]
+    pub manifest: Option<PathBuf>,
+    /// The run's id, when there is no manifest.
+    #[arg(long, value_name = "ID")]
+    pub run_id: Option<String>,
+    /// What went wrong, when there is no manifest.
+    #[arg(long, value_name = "TEXT")]
+    pub message: Option<String>,
+    /// The run's logical date and time as the schedule names it, e.g. 2026-11-27T06:00.
+    #[arg(long, value_name = "TIME")]
+    pub logical_date: String,
+    /// 1 for the first try, 2 for the first retry, ...
+    #[arg(long, default_value = "1", value_parser = clap::value_parser!(u32).range(1..))]
+    pub attempt: u32,
     /// The tiffin.toml with the [notify] settings [default: the nearest one from the notebook up
     /// to the repository root].
     #[arg(long, value_name = "FILE")]

@@ -423,3 +423,58 @@ def test_a_bad_config_or_spec_exits_2(runner: Runner, tmp_path: Path) -> None:
     bad_spec = runner.run_raw(["schedule", "notify-test", str(spec)])
     assert bad_spec.returncode == EXIT_USAGE, bad_spec.describe()
     assert "unknown event `sometimes`" in bad_spec.stderr
+
+
+def test_schedule_notify_tells_the_run_another_scheduler_ran(
+    runner: Runner, host_runner: Runner, tmp_path: Path, webhook: Receiver
+) -> None:
+    """`runner schedule notify` (the Airflow DAG's failure callback) sends the notice of the run
+    it is given: from its manifest, with the logical date and attempt the scheduler names; or,
+    for a run that never ran its notebook (inputs that never came), its id and message. Targets
+    that do not listen to the event get nothing."""
+    spec = write_setup(
+        tmp_path,
+        f'[[notify]]\nwebhook = "{webhook.url}"\n',
+        "",
+        cells=["raise ValueError('late data')"],
+    )
+    manifest_path = tmp_path / "run.json"
+    run = host_runner.run(tmp_path / "report.ipynb", "--manifest", str(manifest_path))
+    assert run.returncode == 1, run.describe()
+    run_id = json.loads(manifest_path.read_text())["run_id"]
+    log = tmp_path / "deliveries.jsonl"
+    when = ["--logical-date", "2026-11-27T06:00", "--log", str(log)]
+
+    sent = runner.run_raw(
+        ["schedule", "notify", str(spec), "--manifest", str(manifest_path), "--attempt", "3", *when]
+    )
+    assert sent.returncode == 0, sent.describe()
+    [posted] = webhook.bodies
+    assert posted["text"] == "[tiffin] daily-sales failed (run 2026-11-27T06:00 attempt 3)"
+    overview, message, cell, error = (b["text"]["text"] for b in posted["blocks"])
+    assert overview.startswith(f"*daily-sales failed*\nRun `{run_id}`")
+    assert message == "cell 1 raised ValueError: late data"
+    assert cell.startswith("*Failing cell 1*\n```\nraise ValueError('late data')")
+    assert error.startswith("*ValueError: late data*")
+
+    message_only = "task wait_for_inputs failed: Sensor has timed out"
+    sent = runner.run_raw(
+        ["schedule", "notify", str(spec), "--run-id", "totals/manual__1/wait", *when,
+         "--message", message_only]
+    )  # fmt: skip
+    assert sent.returncode == 0, sent.describe()
+    posted = webhook.bodies[1]
+    assert posted["text"] == "[tiffin] daily-sales failed (run 2026-11-27T06:00 attempt 1)"
+    text = "\n".join(b["text"]["text"] for b in posted["blocks"])
+    assert "Run `totals/manual__1/wait`" in text
+    assert message_only in text
+    assert [record["run_id"] for record in read_log(log)] == [run_id, "totals/manual__1/wait"]
+
+    quiet = runner.run_raw(["schedule", "notify", str(spec), "--event", "success",
+                            "--manifest", str(manifest_path), *when])  # fmt: skip
+    assert quiet.returncode == 0, quiet.describe()
+    assert quiet.stdout == "no [[notify]] target of daily-sales listens to `success`\n"
+    assert len(webhook.bodies) == 2
+
+    neither = runner.run_raw(["schedule", "notify", str(spec), *when])
+    assert neither.returncode == 2, neither.describe()

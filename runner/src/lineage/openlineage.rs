@@ -185,7 +185,7 @@ fn dataset(config: &Config, schemas: &Schemas, source: &str, path: &str, fields:
     json!({"namespace": namespace, "name": name, "facets": facets})
 }
 
-fn postgres_dataset(url: &str, schema: &str, path: &str) -> (String, String) {
+pub(crate) fn postgres_dataset(url: &str, schema: &str, path: &str) -> (String, String) {
     let parsed: Option<tokio_postgres::Config> = url.parse().ok();
     let host = parsed
         .as_ref()

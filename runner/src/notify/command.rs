@@ -1,6 +1,7 @@
 //! `runner schedule notify-test SPEC`: sends a notice to every target of a spec that listens to
-//! the event, so the SMTP settings and webhooks are known to work before a run fails; and the
-//! setup problems `runner schedule show` warns about.
+//! the event, so the SMTP settings and webhooks are known to work before a run fails;
+//! `runner schedule notify SPEC`: the notice of a run another scheduler (Airflow) ran, the same
+//! message `runner serve` sends; and the setup problems `runner schedule show` warns about.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -10,7 +11,7 @@ use chrono::Utc;
 use super::delivery::target_name;
 use super::notice::{CellError, FailingCell, Notice, RunOf};
 use super::settings::Settings;
-use crate::cli::NotifyTestArgs;
+use crate::cli::{NotifyArgs, NotifyTestArgs};
 use crate::data::config::Config;
 use crate::exec::exit_code;
 use crate::notebook::CellType;
@@ -21,23 +22,64 @@ const SAMPLE_RUN_ID: &str = "notify-test";
 
 pub async fn run(args: NotifyTestArgs) -> u8 {
     match prepare(&args) {
-        Ok((spec, settings, notice, log)) => {
-            let deliveries = super::deliver(&settings, &spec.notify, args.event, &notice, &log).await;
-            for delivery in &deliveries {
-                let attempts = if delivery.attempts == 1 { "1 attempt".to_owned() } else { format!("{} attempts", delivery.attempts) };
-                match &delivery.error {
-                    None => println!("delivered {} ({attempts})", target_name(&delivery.target)),
-                    Some(error) => println!("FAILED    {} ({attempts}): {error}", target_name(&delivery.target)),
-                }
-            }
-            println!("delivery log: {}", log.display());
-            if deliveries.iter().all(super::Delivery::delivered) { 0 } else { exit_code::CELL_ERROR }
-        }
+        Ok((spec, settings, notice, log)) => send(&spec, &settings, args.event, &notice, &log).await,
         Err(error) => {
             eprintln!("{error}");
             exit_code::USAGE
         }
     }
+}
+
+/// `runner schedule notify`: the notice of a finished run, from its manifest (or, for a run that
+/// never started, from its id and message).
+pub async fn notify(args: NotifyArgs) -> u8 {
+    match prepare_run_notice(&args) {
+        Ok((spec, settings, notice, log)) => send(&spec, &settings, args.event, &notice, &log).await,
+        Err(error) => {
+            eprintln!("runner: {error}");
+            exit_code::USAGE
+        }
+    }
+}
+
+/// Delivers `notice` to the spec's targets that listen to `event` and prints each result.
+async fn send(spec: &Spec, settings: &Settings, event: Event, notice: &Notice, log: &Path) -> u8 {
+    let deliveries = super::deliver(settings, &spec.notify, event, notice, log).await;
+    if deliveries.is_empty() {
+        println!("no [[notify]] target of {} listens to `{}`", spec.name, event.as_str());
+        return 0;
+    }
+    for delivery in &deliveries {
+        let attempts = if delivery.attempts == 1 { "1 attempt".to_owned() } else { format!("{} attempts", delivery.attempts) };
+        match &delivery.error {
+            None => println!("delivered {} ({attempts})", target_name(&delivery.target)),
+            Some(error) => println!("FAILED    {} ({attempts}): {error}", target_name(&delivery.target)),
+        }
+    }
+    println!("delivery log: {}", log.display());
+    if deliveries.iter().all(super::Delivery::delivered) { 0 } else { exit_code::CELL_ERROR }
+}
+
+fn prepare_run_notice(args: &NotifyArgs) -> Result<(Spec, Settings, Notice, PathBuf), String> {
+    let spec = crate::schedule::load(&args.spec, Utc::now().date_naive()).map_err(|e| e.to_string())?;
+    let (config, settings) = settings(&args.spec, &spec, args.config.as_deref())?;
+    let run = RunOf { schedule: &spec.name, logical_date: &args.logical_date, attempt: args.attempt };
+    let notice = match (&args.manifest, &args.run_id) {
+        (Some(manifest), _) => Notice::from_manifest(manifest, &run).map_err(|e| e.to_string())?,
+        (None, Some(run_id)) => Notice {
+            schedule: spec.name.clone(),
+            run_id: run_id.clone(),
+            logical_date: args.logical_date.clone(),
+            attempt: args.attempt,
+            status: status_of(args.event).to_owned(),
+            message: args.message.clone(),
+            failing_cell: None,
+            duration: Duration::ZERO,
+        },
+        (None, None) => return Err("either --manifest or --run-id is needed".into()),
+    };
+    let log = args.log.clone().unwrap_or_else(|| config.lineage.file.with_file_name(LOG_FILE_NAME));
+    Ok((spec, settings, notice, log))
 }
 
 fn prepare(args: &NotifyTestArgs) -> Result<(Spec, Settings, Notice, PathBuf), String> {
@@ -94,6 +136,15 @@ pub fn setup_warnings(spec_path: &Path, spec: &Spec) -> Vec<String> {
     }
 }
 
+/// A run's status as its manifest would say it, for a notice about `event` built without one.
+fn status_of(event: Event) -> &'static str {
+    match event {
+        Event::Failure => "failed",
+        Event::Success => "completed",
+        Event::Slow => "running",
+    }
+}
+
 fn notebook_path(spec_path: &Path, spec: &Spec) -> PathBuf {
     spec_path.parent().filter(|dir| !dir.as_os_str().is_empty()).unwrap_or(Path::new(".")).join(&spec.notebook)
 }
@@ -101,10 +152,10 @@ fn notebook_path(spec_path: &Path, spec: &Spec) -> PathBuf {
 /// A notice that looks like a real one, says it is a test, and shows the notebook's first code
 /// cell where a failing cell would be.
 fn sample(run: &RunOf, event: Event, notebook: &Path) -> Notice {
-    let (status, message) = match event {
-        Event::Failure => ("failed", "This is a test notice from `runner schedule notify-test`: no run failed."),
-        Event::Success => ("completed", "This is a test notice from `runner schedule notify-test`: no run took place."),
-        Event::Slow => ("running", "This is a test notice from `runner schedule notify-test`: no run is slow."),
+    let message = match event {
+        Event::Failure => "This is a test notice from `runner schedule notify-test`: no run failed.",
+        Event::Success => "This is a test notice from `runner schedule notify-test`: no run took place.",
+        Event::Slow => "This is a test notice from `runner schedule notify-test`: no run is slow.",
     };
     let failing_cell = (event == Event::Failure)
         .then(|| crate::notebook::read(notebook).ok())
@@ -124,7 +175,7 @@ fn sample(run: &RunOf, event: Event, notebook: &Path) -> Notice {
         run_id: SAMPLE_RUN_ID.into(),
         logical_date: run.logical_date.to_owned(),
         attempt: run.attempt,
-        status: status.into(),
+        status: status_of(event).into(),
         message: Some(message.into()),
         failing_cell,
         duration: Duration::ZERO,

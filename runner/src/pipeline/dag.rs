@@ -1,14 +1,21 @@
 //! The Airflow 3 DAG of a schedule: a readable, deterministic Python file that runs the same
-//! `runner exec` on an Airflow worker as the embedded scheduler does, after a `BashSensor` that
-//! waits for the inputs when the spec has a `[trigger]`.
+//! `runner exec` on an Airflow worker as the embedded scheduler does, through the `tiffin`
+//! package's `TiffinNotebookOperator`, with a failure callback that sends the owner the notice
+//! `runner serve` sends (`runner schedule notify`).
 //!
-//! Airflow renders `bash_command` with Jinja before bash runs it, so every argument is written to
-//! survive both: shell-quoted as `shlex.quote` does, and any `{%`/`{#` of user text hidden from
-//! Jinja inside a Jinja string literal. The spec's date macros become Airflow's own (`{{ ds }}`,
-//! `{{ macros.ds_add(ds, -1) }}`); Airflow's dates are in UTC, so for a schedule in another zone
-//! the run's logical date is moved into that zone first (`logical_date.in_timezone(...) | ds`).
+//! A `[trigger]` becomes one of Airflow's two ways of waiting for data. With a `partition`, a
+//! `BashSensor` asks `runner schedule ready` at the cron time, as the embedded scheduler does.
+//! Without one (the inputs are Tiffin uploads), the DAG is scheduled on the inputs' Assets: every
+//! run's `%%upload` tables are its outlet Assets, so a DAG that waits for them runs once they are
+//! all uploaded again, on whatever worker.
 //!
-//! One function per task: a later operator (issue 7) replaces a function, not the file.
+//! Airflow renders the operator's arguments and the sensor's `bash_command` with Jinja, so any
+//! `{%`/`{#`/`{{` of user text is hidden from Jinja inside a Jinja string literal; the sensor's
+//! command is also shell-quoted as `shlex.quote` does. The spec's date macros become Airflow's own
+//! (`{{ ds }}`, `{{ macros.ds_add(ds, -1) }}`); Airflow's dates are in UTC, so for a schedule in
+//! another zone the run's logical date is moved into that zone first (`logical_date.in_timezone
+//! (...) | ds`). An Asset-triggered run has no logical date: its date is when it was triggered
+//! (`dag_run.run_after`), in the schedule's zone.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -16,6 +23,7 @@ use std::path::Path;
 use chrono_tz::Tz;
 use serde_json::Value;
 
+use super::assets::{Asset, Uri};
 use super::exec_args::{Arg, exec_arguments};
 use crate::notebook::python::literal;
 use crate::schedule::Spec;
@@ -38,16 +46,46 @@ pub struct Paths<'a> {
     pub notebook: &'a Path,
 }
 
+/// The tables a run writes (its `%%upload` cells) and those its trigger waits for, as Assets.
+#[derive(Debug, Clone, Default)]
+pub struct Assets {
+    pub outlets: Vec<Asset>,
+    pub inputs: Vec<Asset>,
+}
+
+/// What a run's dates are taken from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Basis {
+    /// A cron run: its logical date.
+    Logical,
+    /// An Asset-triggered run: when it was triggered.
+    RunAfter,
+}
+
+/// Whether the DAG runs on its inputs' Assets rather than on the cron: a trigger that waits for
+/// uploads only (no partition to look for).
+fn on_assets(spec: &Spec) -> bool {
+    spec.trigger.as_ref().is_some_and(|trigger| trigger.partition.is_none())
+}
+
+/// Whether a sensor waits for the inputs at the cron time: a trigger that looks for a partition.
+fn has_sensor(spec: &Spec) -> bool {
+    spec.trigger.is_some() && !on_assets(spec)
+}
+
 /// The DAG file's text.
-pub fn generate(spec: &Spec, paths: Paths) -> String {
-    let mut out = header(spec, paths);
-    out.push_str(&dag_block(spec));
+pub fn generate(spec: &Spec, paths: Paths, assets: &Assets) -> String {
+    let basis = if on_assets(spec) { Basis::RunAfter } else { Basis::Logical };
+    let mut out = header(spec, paths, !assets.outlets.is_empty() || on_assets(spec));
+    let inputs: &[Asset] = if basis == Basis::RunAfter { &assets.inputs } else { &[] };
+    out.push_str(&asset_block(&assets.outlets, inputs));
+    out.push_str(&dag_block(spec, assets));
     let mut tasks = Vec::new();
-    if spec.trigger.is_some() {
+    if has_sensor(spec) {
         out.push_str(&wait_for_inputs_task(spec, paths));
         tasks.push("wait_for_inputs");
     }
-    out.push_str(&run_notebook_task(spec, paths));
+    out.push_str(&run_notebook_task(spec, paths, assets, basis));
     tasks.push("run_notebook");
     if tasks.len() > 1 {
         let _ = writeln!(out, "\n    {}", tasks.join(" >> "));
@@ -55,21 +93,23 @@ pub fn generate(spec: &Spec, paths: Paths) -> String {
     out
 }
 
-fn header(spec: &Spec, paths: Paths) -> String {
-    let spec_path = docstring_text(&paths.spec.to_string_lossy());
-    let mut imports = vec![
-        "from airflow.providers.standard.operators.bash import BashOperator",
-        "from airflow.providers.standard.sensors.bash import BashSensor",
-        "from airflow.sdk import DAG",
-        "from airflow.timetables.trigger import CronTriggerTimetable",
-    ];
-    if spec.trigger.is_none() {
-        imports.retain(|line| !line.contains("BashSensor"));
+fn header(spec: &Spec, paths: Paths, with_assets: bool) -> String {
+    let spec_path = paths.spec.to_string_lossy();
+    let sensor = has_sensor(spec);
+    let mut imports = vec!["import pendulum"];
+    if sensor {
+        imports.push("from airflow.providers.standard.sensors.bash import BashSensor");
     }
+    imports.push(if with_assets { "from airflow.sdk import DAG, Asset" } else { "from airflow.sdk import DAG" });
+    if !on_assets(spec) {
+        imports.push("from airflow.timetables.trigger import CronTriggerTimetable");
+    }
+    imports.push("from tiffin.airflow import TiffinFailureNotifier, TiffinNotebookOperator");
+    let in_repo = if sensor { "IN_REPO = \"cd \" + shlex.quote(REPO_ROOT) + \" && \"\n" } else { "" };
     format!(
         r#""""Airflow DAG of the Tiffin schedule `{name}`.
 
-Generated from {spec_path}; do not edit.
+Generated from {spec_doc}; do not edit.
 Change the spec, then regenerate with `runner schedule preview SPEC`
 (`runner schedule submit SPEC` commits it).
 
@@ -81,49 +121,91 @@ Purpose: {purpose}
 from __future__ import annotations
 
 import os
-import shlex
-from datetime import timedelta
+{shlex}from datetime import timedelta
 
-import pendulum
 {imports}
 
 # This file is dags/{name}.py in the repository: the commands run from the repository's root.
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-IN_REPO = "cd " + shlex.quote(REPO_ROOT) + " && "
+{in_repo}SPEC = {spec_literal}
 
 "#,
         name = spec.name,
+        spec_doc = docstring_text(&spec_path),
         notebook = docstring_text(&paths.notebook.to_string_lossy()),
         owner = docstring_text(&spec.owner),
         purpose = docstring_text(&spec.purpose),
+        shlex = if sensor { "import shlex\n" } else { "" },
         imports = imports.join("\n"),
+        spec_literal = py(&spec_path),
     )
+}
+
+/// A Python string literal.
+fn py(text: &str) -> String {
+    literal(&Value::String(text.to_owned()))
 }
 
 /// Text for inside a `"""` docstring: escaped as a Python string literal's body is.
 fn docstring_text(text: &str) -> String {
-    let quoted = literal(&Value::String(text.to_owned()));
+    let quoted = py(text);
     quoted[1..quoted.len() - 1].to_owned()
 }
 
-fn dag_block(spec: &Spec) -> String {
-    let zone = literal(&Value::String(spec.timezone.name().to_owned()));
+/// One `Asset(...)` per table the run uploads (`OUTLETS`) and, for a DAG scheduled on its
+/// inputs, per input (`INPUTS`).
+fn asset_block(outlets: &[Asset], inputs: &[Asset]) -> String {
+    if outlets.is_empty() && inputs.is_empty() {
+        return String::new();
+    }
+    let list = |items: &[Asset]| -> String { items.iter().map(|asset| format!("    {},\n", asset_expr(asset))).collect() };
+    let mut out = String::from("# Tables as Airflow Assets, named as the runner's lineage names them.\n");
+    for (name, items) in [("OUTLETS", outlets), ("INPUTS", inputs)] {
+        if !items.is_empty() {
+            let _ = write!(out, "{name} = [\n{}]\n", list(items));
+        }
+    }
+    out.push('\n');
+    out
+}
+
+fn asset_expr(asset: &Asset) -> String {
+    let uri = match &asset.uri {
+        Uri::Fixed(uri) => py(uri),
+        Uri::SqliteInRepo { file, table } => {
+            format!("\"sqlite://\" + os.path.join(REPO_ROOT, {}) + {}", py(&file.to_string_lossy()), py(&format!("/{table}")))
+        }
+    };
+    format!("Asset(name={}, uri={uri})", py(&asset.name))
+}
+
+fn dag_block(spec: &Spec, assets: &Assets) -> String {
+    let zone = py(spec.timezone.name());
     let date = spec.start_date;
     let mut default_args = vec![
-        format!("\"owner\": {}", literal(&Value::String(spec.owner.clone()))),
+        format!("\"owner\": {}", py(&spec.owner)),
         format!("\"retries\": {}", spec.retries.count),
         format!("\"retry_delay\": timedelta(seconds={})", spec.retries.delay.as_secs()),
     ];
     if let Some(timeout) = spec.limits.timeout {
         default_args.push(format!("\"execution_timeout\": timedelta(seconds={})", timeout.as_secs()));
     }
+    // Airflow calls it once a task has failed for good (after its last retry), as serve notifies.
+    default_args.push(format!("\"on_failure_callback\": TiffinFailureNotifier(REPO_ROOT, SPEC, timezone={zone})"));
     let default_args: String = default_args.iter().map(|arg| format!("        {arg},\n")).collect();
+    let schedule = if on_assets(spec) {
+        // Every input Asset updated since the DAG's last run: Airflow's form of "uploaded since
+        // the last run".
+        let all: Vec<String> = (0..assets.inputs.len()).map(|i| format!("INPUTS[{i}]")).collect();
+        if all.len() == 1 { all.join("") } else { format!("({})", all.join(" & ")) }
+    } else {
+        format!("CronTriggerTimetable({}, timezone={zone})", py(&spec.cron))
+    };
     format!(
-        "with DAG(\n    dag_id={dag_id},\n    schedule=CronTriggerTimetable({cron}, timezone={zone}),\n    \
+        "with DAG(\n    dag_id={dag_id},\n    schedule={schedule},\n    \
          start_date=pendulum.datetime({y}, {m}, {d}, tz={zone}),\n    catchup=False,\n    default_args={{\n{default_args}    }},\n    \
          tags=[\"tiffin\"],\n):\n",
-        dag_id = literal(&Value::String(spec.name.clone())),
-        cron = literal(&Value::String(spec.cron.clone())),
+        dag_id = py(&spec.name),
         y = chrono::Datelike::year(&date),
         m = chrono::Datelike::month(&date),
         d = chrono::Datelike::day(&date),
@@ -153,26 +235,29 @@ fn wait_for_inputs_task(spec: &Spec, paths: Paths) -> String {
     )
 }
 
-/// The run itself: `runner exec` as the trial run and the embedded scheduler call it.
-fn run_notebook_task(spec: &Spec, paths: Paths) -> String {
-    let mut command: Vec<Vec<String>> = exec_arguments(spec, &paths.notebook.to_string_lossy())
+/// The run itself: `runner exec` with the arguments the trial run and the embedded scheduler
+/// give it; the operator adds where the manifest and the executed notebook go.
+fn run_notebook_task(spec: &Spec, paths: Paths, assets: &Assets, basis: Basis) -> String {
+    let groups = exec_arguments(spec, &paths.notebook.to_string_lossy());
+    let lines: String = groups
         .iter()
+        .skip(1) // `exec NOTEBOOK`: the operator's own
         .map(|group| {
-            group
+            let args: Vec<String> = group
                 .iter()
                 .map(|arg| match arg {
-                    Arg::Plain(text) => plain(text),
-                    Arg::Template(text) => templated(text, spec.timezone),
+                    Arg::Plain(text) => py(&jinja_text(text)),
+                    Arg::Template(text) => py(&jinja_value(text, spec.timezone, basis)),
                 })
-                .collect()
+                .collect();
+            format!("            {},\n", args.join(", "))
         })
         .collect();
-    if let Some(first) = command.first_mut() {
-        first.insert(0, plain("runner"));
-    }
+    let outlets = if assets.outlets.is_empty() { "" } else { "        outlets=OUTLETS,\n" };
     format!(
-        "    run_notebook = BashOperator(\n        task_id=\"run_notebook\",\n        bash_command={},\n    )\n",
-        bash_command(&command)
+        "    run_notebook = TiffinNotebookOperator(\n        task_id=\"run_notebook\",\n        repo=REPO_ROOT,\n        \
+         notebook={},\n        arguments=[\n{lines}        ],\n{outlets}    )\n",
+        py(&paths.notebook.to_string_lossy()),
     )
 }
 
@@ -204,6 +289,20 @@ fn templated(value: &str, zone: Tz) -> String {
     }
 }
 
+/// A spec value with macros as one Jinja template (an argument the operator passes as it is).
+fn jinja_value(value: &str, zone: Tz, basis: Basis) -> String {
+    match template::pieces(value) {
+        Ok(pieces) => pieces
+            .iter()
+            .map(|piece| match piece {
+                Ok(text) => jinja_text(text),
+                Err(m) => airflow_macro(*m, zone, basis),
+            })
+            .collect(),
+        Err(_) => jinja_text(value),
+    }
+}
+
 /// Quoted as `shlex.quote` quotes, with macros as Jinja expressions (they render to dates and
 /// times, which need no quoting inside single quotes).
 fn shell_quote(pieces: &[Result<&str, Macro>], zone: Tz) -> String {
@@ -218,7 +317,7 @@ fn shell_quote(pieces: &[Result<&str, Macro>], zone: Tz) -> String {
     for piece in pieces {
         match piece {
             Ok(text) => out.push_str(&jinja_text(&text.replace('\'', "'\"'\"'"))),
-            Err(m) => out.push_str(&airflow_macro(*m, zone)),
+            Err(m) => out.push_str(&airflow_macro(*m, zone, Basis::Logical)),
         }
     }
     out.push('\'');
@@ -235,10 +334,10 @@ fn jinja_text(text: &str) -> String {
     }
 }
 
-/// A spec macro as Airflow's template: its own variables in UTC, else the logical date moved into
-/// the schedule's zone and formatted with Airflow's own filters.
-fn airflow_macro(m: Macro, zone: Tz) -> String {
-    if zone == Tz::UTC {
+/// A spec macro as Airflow's template: its own variables for a cron run in UTC, else the run's date
+/// moved into the schedule's zone and formatted with Airflow's own filters.
+fn airflow_macro(m: Macro, zone: Tz, basis: Basis) -> String {
+    if zone == Tz::UTC && basis == Basis::Logical {
         return match m {
             Macro::Ds => "{{ ds }}".into(),
             Macro::DsNodash => "{{ ds_nodash }}".into(),
@@ -246,7 +345,12 @@ fn airflow_macro(m: Macro, zone: Tz) -> String {
             Macro::DsAdd(days) => format!("{{{{ macros.ds_add(ds, {days}) }}}}"),
         };
     }
-    let local = format!("logical_date.in_timezone(\"{}\")", zone.name());
+    // The logical date is a pendulum DateTime; `run_after` a plain datetime, moved with the
+    // zone dateutil finds (Airflow's `macros.dateutil`).
+    let local = match basis {
+        Basis::Logical => format!("logical_date.in_timezone(\"{}\")", zone.name()),
+        Basis::RunAfter => format!("dag_run.run_after.astimezone(macros.dateutil.tz.gettz(\"{}\"))", zone.name()),
+    };
     match m {
         Macro::Ds => format!("{{{{ {local} | ds }}}}"),
         Macro::DsNodash => format!("{{{{ {local} | ds_nodash }}}}"),
@@ -278,7 +382,20 @@ mod tests {
     #[test]
     fn other_zones_move_the_logical_date_first() {
         let london = chrono_tz::Europe::London;
-        assert_eq!(airflow_macro(Macro::Ds, london), "{{ logical_date.in_timezone(\"Europe/London\") | ds }}");
-        assert_eq!(airflow_macro(Macro::DsAdd(-1), london), "{{ macros.ds_add(logical_date.in_timezone(\"Europe/London\") | ds, -1) }}");
+        assert_eq!(airflow_macro(Macro::Ds, london, Basis::Logical), "{{ logical_date.in_timezone(\"Europe/London\") | ds }}");
+        assert_eq!(
+            airflow_macro(Macro::DsAdd(-1), london, Basis::Logical),
+            "{{ macros.ds_add(logical_date.in_timezone(\"Europe/London\") | ds, -1) }}"
+        );
+    }
+
+    #[test]
+    fn asset_triggered_runs_take_their_date_from_the_trigger() {
+        assert_eq!(
+            airflow_macro(Macro::Ds, Tz::UTC, Basis::RunAfter),
+            "{{ dag_run.run_after.astimezone(macros.dateutil.tz.gettz(\"UTC\")) | ds }}"
+        );
+        assert_eq!(jinja_value("day={{ ds_nodash }}", Tz::UTC, Basis::Logical), "day={{ ds_nodash }}");
+        assert_eq!(jinja_value("{% raw %}", Tz::UTC, Basis::Logical), "{{ \"{% raw %}\" }}");
     }
 }

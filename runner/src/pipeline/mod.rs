@@ -2,6 +2,7 @@
 //! everything a submission commits, the trial run, and the review branch (with an optional push
 //! and pull request).
 
+pub mod assets;
 pub mod codehost;
 pub mod command;
 pub mod dag;

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde_json::{Map, Value, json};
 
+use super::assets;
 use super::dag::{self, Paths};
 use crate::data::{self, Plan};
 use crate::git::{GitError, Repo};
@@ -78,13 +79,14 @@ impl Preview {
         let notebook_path = relative(&notebook_file, repo.root())?;
         let notebook_bytes = std::fs::read(&notebook_file).map_err(|e| PreviewError::Read(notebook_file.clone(), e))?;
         let notebook = notebook::read(&notebook_file)?;
-        let dag = dag::generate(&spec, Paths { spec: &spec_path, notebook: &notebook_path });
         let first_run = first_run(&spec, now)?;
         let findings = lint::lint(&notebook);
         let (policy, plan) = match data_plan(&notebook, &notebook_file, &first_run.parameters) {
             Ok(plan) => (check(&plan, &spec.purpose).await, Some(plan)),
             Err(error) => (Err(error), None),
         };
+        let assets = dag_assets(&spec, plan.as_ref(), &notebook_file, repo.root());
+        let dag = dag::generate(&spec, Paths { spec: &spec_path, notebook: &notebook_path }, &assets);
         Ok(Self {
             dag_path: dag::dag_path(&spec),
             spec,
@@ -250,6 +252,27 @@ fn first_run(spec: &Spec, now: DateTime<Utc>) -> Result<FirstRun, PreviewError> 
         parameters.insert(name.clone(), value);
     }
     Ok(FirstRun { logical, parameters })
+}
+
+/// The tables the run uploads and those its trigger waits for, as Airflow Assets. Without a plan
+/// (a notebook that cannot be scheduled yet) the run has no outlets.
+fn dag_assets(spec: &Spec, plan: Option<&Plan>, notebook_file: &Path, repo_root: &Path) -> dag::Assets {
+    let Ok(config) = data::config::Config::for_notebook(notebook_file, None) else { return dag::Assets::default() };
+    let mut outlets: Vec<assets::Asset> = Vec::new();
+    for output in plan.map(|plan| manifest::outputs(plan, None, &[])).unwrap_or_default() {
+        let asset = assets::asset(&config, repo_root, &output.source, &output.table);
+        // Two cells may upload to one table (two partitions, say): one Asset.
+        if !outlets.contains(&asset) {
+            outlets.push(asset);
+        }
+    }
+    let inputs = spec
+        .trigger
+        .iter()
+        .flat_map(|trigger| &trigger.inputs)
+        .map(|input| assets::asset(&config, repo_root, &input.source, &input.table))
+        .collect();
+    dag::Assets { outlets, inputs }
 }
 
 /// The data plan as `runner exec` makes it, with the first run's parameters.

@@ -29,6 +29,7 @@ pub async fn run(args: ScheduleArgs) -> u8 {
         ScheduleCommand::Pause { name, repo } => serve::command::pause(&name, true, &repo),
         ScheduleCommand::Resume { name, repo } => serve::command::pause(&name, false, &repo),
         ScheduleCommand::NotifyTest(args) => crate::notify::command::run(args).await,
+        ScheduleCommand::Notify(args) => crate::notify::command::notify(args).await,
         ScheduleCommand::Preview { spec, json } => crate::pipeline::command::preview(&spec, json).await,
         ScheduleCommand::Submit { spec, push, pull_request, json } => {
             crate::pipeline::command::submit(&spec, crate::pipeline::review::SubmitOptions { push, pull_request }, json).await

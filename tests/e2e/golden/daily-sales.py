@@ -16,14 +16,15 @@ import shlex
 from datetime import timedelta
 
 import pendulum
-from airflow.providers.standard.operators.bash import BashOperator
 from airflow.providers.standard.sensors.bash import BashSensor
 from airflow.sdk import DAG
 from airflow.timetables.trigger import CronTriggerTimetable
+from tiffin.airflow import TiffinFailureNotifier, TiffinNotebookOperator
 
 # This file is dags/daily-sales.py in the repository: the commands run from the repository's root.
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 IN_REPO = "cd " + shlex.quote(REPO_ROOT) + " && "
+SPEC = "reports/daily_sales.schedule.toml"
 
 with DAG(
     dag_id="daily-sales",
@@ -35,6 +36,7 @@ with DAG(
         "retries": 2,
         "retry_delay": timedelta(seconds=600),
         "execution_timeout": timedelta(seconds=5400),
+        "on_failure_callback": TiffinFailureNotifier(REPO_ROOT, SPEC, timezone="Europe/London"),
     },
     tags=["tiffin"],
 ):
@@ -50,25 +52,26 @@ with DAG(
         timeout=7200,
         mode="reschedule",
     )
-    run_notebook = BashOperator(
+    run_notebook = TiffinNotebookOperator(
         task_id="run_notebook",
-        bash_command=(
-            IN_REPO + "runner exec reports/daily_sales.ipynb"
-            " -r dash -v"
-            " -p dry False"
-            " -r jinja '{{ \"{% raw %} and {# comment #}\" }}'"
-            " -r path 'out/day={{ logical_date.in_timezone(\"Europe/London\") | ds_nodash }}/it'\"'\"'s \"quoted\" $(rm -rf ~) `id` \\ é'"
-            " -p ratio 0.5"
-            " -r run_date '{{ logical_date.in_timezone(\"Europe/London\") | ds }}'"
-            " -r stamp '{{ logical_date.in_timezone(\"Europe/London\") | ts }}'"
-            " -p top 10"
-            " -r yesterday '{{ macros.ds_add(logical_date.in_timezone(\"Europe/London\") | ds, -1) }}'"
-            " --purpose reporting"
-            " --timeout 5400"
-            " --cell-timeout 600"
-            " --memory 2G"
-            " --no-progress"
-        ),
+        repo=REPO_ROOT,
+        notebook="reports/daily_sales.ipynb",
+        arguments=[
+            "-r", "dash", "-v",
+            "-p", "dry", "False",
+            "-r", "jinja", "{{ \"{% raw %} and {# comment #}\" }}",
+            "-r", "path", "out/day={{ logical_date.in_timezone(\"Europe/London\") | ds_nodash }}/it's \"quoted\" $(rm -rf ~) `id` \\ é",
+            "-p", "ratio", "0.5",
+            "-r", "run_date", "{{ logical_date.in_timezone(\"Europe/London\") | ds }}",
+            "-r", "stamp", "{{ logical_date.in_timezone(\"Europe/London\") | ts }}",
+            "-p", "top", "10",
+            "-r", "yesterday", "{{ macros.ds_add(logical_date.in_timezone(\"Europe/London\") | ds, -1) }}",
+            "--purpose", "reporting",
+            "--timeout", "5400",
+            "--cell-timeout", "600",
+            "--memory", "2G",
+            "--no-progress",
+        ],
     )
 
     wait_for_inputs >> run_notebook
