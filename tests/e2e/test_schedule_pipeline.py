@@ -356,7 +356,7 @@ def test_the_dag_gives_each_run_the_parameters_the_runner_gives_it(
     assert passed == first["first_run_parameters"]
     assert command == [
         "--purpose", "reporting", "--timeout", "5400", "--cell-timeout", "600",
-        "--memory", "2G", "--no-progress",
+        "--memory", "2G",
     ]  # fmt: skip
     summer_argv = [render_as_airflow(arg, summer) for arg in run["arguments"]]
     assert summer_argv[summer_argv.index("run_date") + 1] == "2099-07-01", "the local date"

@@ -10,10 +10,11 @@ pub enum Arg {
     Template(String),
 }
 
-/// `exec NOTEBOOK -r/-p NAME VALUE ... --purpose P [--timeout S] [--cell-timeout S] [--memory M]
-/// --no-progress`, one option with its values per group. Text parameters go with `-r`, so they
-/// stay strings (`-p` would make "10" an int); other literals with `-p`. `--no-progress` is last
-/// and fixed: Airflow takes a command ending in `.sh` for a script's path.
+/// `exec NOTEBOOK -r/-p NAME VALUE ... --purpose P [--timeout S] [--cell-timeout S] [--memory M]`,
+/// one option with its values per group. Text parameters go with `-r`, so they stay strings (`-p`
+/// would make "10" an int); other literals with `-p`. The runner's line per finished cell is kept:
+/// it is the progress in a task's log and a trial's. The last argument is a purpose name or a
+/// number, never a path ending in `.sh`, which Airflow's BashOperator would take for a script.
 pub fn exec_arguments(spec: &Spec, notebook: &str) -> Vec<Vec<Arg>> {
     let plain = |text: &str| Arg::Plain(text.to_owned());
     let mut groups = vec![vec![plain("exec"), plain(notebook)]];
@@ -36,7 +37,6 @@ pub fn exec_arguments(spec: &Spec, notebook: &str) -> Vec<Vec<Arg>> {
     if let Some(memory) = spec.limits.memory {
         groups.push(vec![plain("--memory"), plain(&size(memory))]);
     }
-    groups.push(vec![plain("--no-progress")]);
     groups
 }
 

@@ -64,9 +64,7 @@ pub async fn run(preview: &Preview, scratch: &Path) -> Result<TrialRun, TrialErr
     let manifest = scratch.join("manifest.json");
     let data = scratch.join("data");
     let mut args = Vec::new();
-    let scheduled = exec_arguments(&preview.spec, &preview.notebook_file.to_string_lossy()).into_iter().flatten();
-    // The trial's line per finished cell is its live progress (`log_file`).
-    for arg in scheduled.filter(|arg| *arg != Arg::Plain("--no-progress".into())) {
+    for arg in exec_arguments(&preview.spec, &preview.notebook_file.to_string_lossy()).into_iter().flatten() {
         args.push(match arg {
             Arg::Plain(text) => text,
             Arg::Template(text) => template::render(&text, preview.first_run.logical).map_err(|e| TrialError::Render(text, e))?,

@@ -70,7 +70,6 @@ with DAG(
             "--timeout", "5400",
             "--cell-timeout", "600",
             "--memory", "2G",
-            "--no-progress",
         ],
     )
 
