@@ -441,6 +441,27 @@ def test_run_now_and_cancel(repo: Repo, serve: Callable[..., Serve]) -> None:
     assert "no schedule named `nope`" in unknown.stderr
 
 
+def test_catchup_runs_every_time_missed_since_the_start_date(
+    runner: Runner, repo: Repo, serve: Callable[..., Serve]
+) -> None:
+    write_notebook(daily_notebook(), repo.root / "report.ipynb")
+    text = spec("report", "report.ipynb", start="2026-11-23")
+    text = text.replace("start_date = 2026-11-23\n", "start_date = 2026-11-23\ncatchup = true\n")
+    repo.write("report.schedule.toml", text)
+    repo.commit()
+    daemon = serve(at="2026-11-26T07:00:00Z")
+    runs = daemon.settled("report", count=4)
+    days = ["2026-11-23", "2026-11-24", "2026-11-25", "2026-11-26"]
+    assert sorted((r["trigger"], r["logical_time"], r["status"]) for r in runs) == [
+        ("cron", f"{day}T06:00:00+00:00", "succeeded") for day in days
+    ]
+    assert repo.query("SELECT day FROM daily ORDER BY day") == [(day,) for day in days]
+    # The generated DAG asks Airflow for the same (previewed with a start date still to come).
+    later = repo.write("later.schedule.toml", text.replace("2026-11-23", "2099-01-01"))
+    preview = runner.run_raw(["schedule", "preview", str(later), "--json"])
+    assert "    catchup=True,\n" in json.loads(preview.stdout)["dag"]["text"], preview.describe()
+
+
 def test_a_backfill_runs_every_time_in_its_range_and_startup_runs_the_latest_missed(
     repo: Repo, serve: Callable[..., Serve]
 ) -> None:

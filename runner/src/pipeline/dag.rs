@@ -203,9 +203,10 @@ fn dag_block(spec: &Spec, assets: &Assets) -> String {
     };
     format!(
         "with DAG(\n    dag_id={dag_id},\n    schedule={schedule},\n    \
-         start_date=pendulum.datetime({y}, {m}, {d}, tz={zone}),\n    catchup=False,\n    default_args={{\n{default_args}    }},\n    \
+         start_date=pendulum.datetime({y}, {m}, {d}, tz={zone}),\n    catchup={catchup},\n    default_args={{\n{default_args}    }},\n    \
          tags=[\"tiffin\"],\n):\n",
         dag_id = py(&spec.name),
+        catchup = if spec.catchup { "True" } else { "False" },
         y = chrono::Datelike::year(&date),
         m = chrono::Datelike::month(&date),
         d = chrono::Datelike::day(&date),

@@ -129,6 +129,7 @@ fn view(spec: &Spec, now: chrono::DateTime<Utc>) -> Value {
         "cron": spec.cron,
         "timezone": spec.timezone.name(),
         "start_date": spec.start_date.to_string(),
+        "catchup": spec.catchup,
         "next_runs": runs.iter().map(|t| t.to_rfc3339()).collect::<Vec<_>>(),
         "parameters": spec.parameters.iter().map(|(k, v)| (k.clone(), parameter_value(v))).collect::<serde_json::Map<_, _>>(),
         "first_run_parameters": first_run_parameters,
@@ -154,14 +155,15 @@ fn view(spec: &Spec, now: chrono::DateTime<Utc>) -> Value {
 
 fn human(spec: &Spec, view: &Value) -> String {
     let mut out = format!(
-        "{}: {} (owner {}, purpose {})\ncadence: {} in {}, from {}\nnext runs:\n",
+        "{}: {} (owner {}, purpose {})\ncadence: {} in {}, from {}{}\nnext runs:\n",
         spec.name,
         spec.notebook.display(),
         spec.owner,
         spec.purpose,
         spec.cron,
         spec.timezone.name(),
-        spec.start_date
+        spec.start_date,
+        if spec.catchup { ", every missed time caught up" } else { "" }
     );
     for run in view["next_runs"].as_array().into_iter().flatten() {
         out.push_str(&format!("  {}\n", run.as_str().unwrap_or_default()));

@@ -10,6 +10,8 @@
 //! cadence = "daily"                    # hourly|daily|weekly|monthly, @-presets, or 5-field cron
 //! timezone = "Europe/London"           # IANA zone (default UTC)
 //! start_date = "2026-11-27"            # default: the day after it is read (in that zone)
+//! catchup = false                      # true: every time missed since start_date runs (as
+//!                                      # Airflow's catchup); false: only the latest missed one
 //!
 //! [parameters]                         # literals, or strings with {{ ds }}-style macros
 //! run_date = "{{ ds }}"
@@ -63,6 +65,8 @@ pub struct Spec {
     pub cron: String,
     pub timezone: Tz,
     pub start_date: NaiveDate,
+    /// Every missed cron time runs, not only the latest.
+    pub catchup: bool,
     pub parameters: BTreeMap<String, Parameter>,
     pub trigger: Option<Trigger>,
     pub limits: Limits,
@@ -166,6 +170,8 @@ struct RawSpec {
     cadence: Option<Spanned<String>>,
     timezone: Option<Spanned<String>>,
     start_date: Option<Spanned<toml::Value>>,
+    #[serde(default)]
+    catchup: bool,
     parameters: Option<BTreeMap<Spanned<String>, Spanned<toml::Value>>>,
     trigger: Option<Spanned<RawTrigger>>,
     #[serde(default)]
@@ -506,7 +512,8 @@ pub fn parse(text: &str, dir: &Path, read_on: ReadOn, exists: &dyn Fn(&Path) -> 
     }
     match (name, notebook, owner, purpose, cron, timezone, start_date) {
         (Some(name), Some(notebook), Some(owner), Some(purpose), Some(cron), Some(timezone), Some(start_date)) => {
-            Ok(Spec { name, notebook, owner, purpose, cron, timezone, start_date, parameters, trigger, limits, retries, notify })
+            let catchup = raw.catchup;
+            Ok(Spec { name, notebook, owner, purpose, cron, timezone, start_date, catchup, parameters, trigger, limits, retries, notify })
         }
         _ => Err(vec![Problem { line: 1, column: 1, message: "the spec is incomplete".into() }]),
     }
@@ -638,6 +645,13 @@ webhook = "https://hooks.example.com/T0/B0"
         assert_eq!((spec.cron.as_str(), spec.timezone), ("0 0 * * *", Tz::UTC));
         assert_eq!(spec.start_date, NaiveDate::from_ymd_opt(2026, 11, 27).unwrap_or_default());
         assert!(spec.trigger.is_none() && spec.notify.is_empty() && spec.parameters.is_empty());
+        assert!(!spec.catchup, "only the latest missed time runs by default");
+        let caught = format!("{text}catchup = true\n");
+        let spec = parse(&caught, dir.path(), ReadOn::Authoring(today()), &|p| p.is_file()).unwrap_or_else(|p| panic!("{p:?}"));
+        assert!(spec.catchup);
+        let wrong = problems(&format!("{text}catchup = \"yes\"\n"));
+        assert_eq!(wrong[0].0, 6, "{wrong:?}");
+        assert!(wrong[0].1.contains("invalid type"), "{wrong:?}");
     }
 
     #[test]

@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
 use futures_util::StreamExt;
 use futures_util::future::LocalBoxFuture;
 use futures_util::stream::FuturesUnordered;
@@ -40,6 +41,9 @@ use store::{Ending, NewRun, RunRow, RunStatus, ScheduleRow, Store, StoreError, T
 const TURN: Duration = Duration::from_millis(500);
 /// How often the branch is read again for new or changed schedules.
 const SYNC_EVERY: Duration = Duration::from_secs(5);
+/// Missed cron times a catching-up schedule queues in one turn: a year of hourly runs arrives over
+/// a minute of turns rather than in one long stall of the daemon.
+const CATCHUP_BATCH: usize = 100;
 /// How often the retention policy deletes old records.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
@@ -269,7 +273,8 @@ impl Daemon {
         Some((row, spec))
     }
 
-    /// Turns each schedule's latest due cron time into a run (once, however many were missed).
+    /// Turns each schedule's due cron times into runs: the latest, once, however many were
+    /// missed; or, with `catchup`, every one (at most [`CATCHUP_BATCH`] a turn).
     fn tick(&mut self, now: DateTime<Utc>) -> Result<(), ServeError> {
         for row in self.store.schedules()? {
             if !row.active || row.paused {
@@ -278,24 +283,36 @@ impl Daemon {
             let Some(spec) = self.spec(&row) else { continue };
             let Ok(cron) = spec_file::cron(&spec.cron) else { continue };
             let after = row.last_tick.unwrap_or(DateTime::<Utc>::MIN_UTC);
-            let Some(tick) = cadence::latest_due(&spec, &cron, after, now) else { continue };
-            let logical = tick.to_rfc3339();
-            let (status, wait_until) = match &spec.trigger {
-                Some(trigger) => (RunStatus::Waiting, chrono::Duration::from_std(trigger.timeout).ok().map(|t| now + t)),
-                None => (RunStatus::Queued, None),
+            let due: Vec<DateTime<Tz>> = if spec.catchup {
+                cadence::runs_after(&spec, &cron, after).take_while(|t| t.with_timezone(&Utc) <= now).take(CATCHUP_BATCH).collect()
+            } else {
+                cadence::latest_due(&spec, &cron, after, now).into_iter().collect()
             };
-            let run = NewRun {
-                schedule: &row.name,
-                logical_time: &logical,
-                trigger: Trigger::Cron,
-                commit: &row.commit,
-                status,
-                not_before: None,
-                wait_until,
-            };
-            if let Some(queued) = self.store.queue_tick(&run, tick.with_timezone(&Utc))? {
-                tracing::info!(schedule = row.name, run = queued.id, logical, "queued");
+            for tick in due {
+                self.queue_tick(&row, &spec, tick, now)?;
             }
+        }
+        Ok(())
+    }
+
+    /// One cron time of a schedule as a run, and the schedule's last tick moved to it.
+    fn queue_tick(&mut self, row: &ScheduleRow, spec: &Spec, tick: DateTime<Tz>, now: DateTime<Utc>) -> Result<(), ServeError> {
+        let logical = tick.to_rfc3339();
+        let (status, wait_until) = match &spec.trigger {
+            Some(trigger) => (RunStatus::Waiting, chrono::Duration::from_std(trigger.timeout).ok().map(|t| now + t)),
+            None => (RunStatus::Queued, None),
+        };
+        let run = NewRun {
+            schedule: &row.name,
+            logical_time: &logical,
+            trigger: Trigger::Cron,
+            commit: &row.commit,
+            status,
+            not_before: None,
+            wait_until,
+        };
+        if let Some(queued) = self.store.queue_tick(&run, tick.with_timezone(&Utc))? {
+            tracing::info!(schedule = row.name, run = queued.id, logical, "queued");
         }
         Ok(())
     }
