@@ -1,8 +1,10 @@
 /**
  * Server-sent events read from a fetch body (so the request carries Jupyter's own
  * authentication, token header included, like every other API call), and what the events of a
- * trial run's log say about its progress. Pure: unit-tested.
+ * trial run's log say about its progress. Unit-tested.
  */
+
+import { createParser, EventSourceMessage } from 'eventsource-parser';
 
 export interface SseEvent {
   /** The `event:` field (`message` when the event has none). */
@@ -12,64 +14,25 @@ export interface SseEvent {
 }
 
 /**
- * An incremental parser of the `text/event-stream` format (WHATWG HTML, "server-sent events"):
- * feed it chunks as they arrive, in any split; it returns the events completed by each chunk.
+ * The events of a `text/event-stream` body fed in chunks as they arrive, in any split; the format
+ * (WHATWG HTML, "server-sent events") is read by eventsource-parser (3.x: 4.x needs Node 22).
  */
 export class SseParser {
-  private buffer = '';
-  private event = '';
-  private data: string[] = [];
-  private sawData = false;
+  private completed: SseEvent[] = [];
+  private readonly parser = createParser({
+    onEvent: (message: EventSourceMessage) =>
+      this.completed.push({
+        event: message.event ?? 'message',
+        data: message.data
+      })
+  });
 
+  /** The events `chunk` completes. */
   feed(chunk: string): SseEvent[] {
-    this.buffer += chunk;
-    const events: SseEvent[] = [];
-    for (;;) {
-      const match = /\r\n|\r|\n/.exec(this.buffer);
-      // A lone CR at the very end may be the first half of CRLF: wait for the next chunk.
-      if (
-        !match ||
-        (match[0] === '\r' && match.index === this.buffer.length - 1)
-      ) {
-        break;
-      }
-      const line = this.buffer.slice(0, match.index);
-      this.buffer = this.buffer.slice(match.index + match[0].length);
-      const event = this.line(line);
-      if (event) {
-        events.push(event);
-      }
-    }
+    this.parser.feed(chunk);
+    const events = this.completed;
+    this.completed = [];
     return events;
-  }
-
-  private line(line: string): SseEvent | null {
-    if (line === '') {
-      // A blank line dispatches the event (one without data is dropped, as browsers do).
-      const event = this.sawData
-        ? { event: this.event || 'message', data: this.data.join('\n') }
-        : null;
-      this.event = '';
-      this.data = [];
-      this.sawData = false;
-      return event;
-    }
-    if (line.startsWith(':')) {
-      return null; // a comment (keep-alive)
-    }
-    const colon = line.indexOf(':');
-    const field = colon < 0 ? line : line.slice(0, colon);
-    let value = colon < 0 ? '' : line.slice(colon + 1);
-    if (value.startsWith(' ')) {
-      value = value.slice(1);
-    }
-    if (field === 'event') {
-      this.event = value;
-    } else if (field === 'data') {
-      this.data.push(value);
-      this.sawData = true;
-    }
-    return null;
   }
 }
 

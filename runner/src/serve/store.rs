@@ -6,10 +6,10 @@
 //! queue and cancel runs here, and the daemon picks the change up on its next turn.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDate, Utc};
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, TransactionBehavior, params};
 use serde::Serialize;
 
 // Instants are stored as text that sorts as time, the same way upload times are.
@@ -293,17 +293,44 @@ pub struct Store {
     runs_dir: PathBuf,
 }
 
+/// How long a connection waits for another's lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// WAL, durable commits and the tables. When two processes open a new state file at once (the
+/// daemon starting, a CLI command asking it), SQLite can answer "busy" here at once, without
+/// waiting: switching to WAL and a schema read turning into a write are not covered by its busy
+/// handler. So the tables are created in an IMMEDIATE transaction (which waits like any writer)
+/// and the whole step is tried again until the busy timeout.
+fn prepare(connection: &Connection) -> rusqlite::Result<()> {
+    let deadline = Instant::now() + BUSY_TIMEOUT;
+    loop {
+        let attempt = connection
+            .pragma_update(None, "journal_mode", "WAL")
+            // FULL: a committed transaction survives power loss, not only a crash of the process.
+            .and_then(|()| connection.pragma_update(None, "synchronous", "FULL"))
+            .and_then(|()| connection.execute_batch(&format!("BEGIN IMMEDIATE;{SCHEMA}COMMIT;")));
+        match attempt {
+            Err(rusqlite::Error::SqliteFailure(error, _))
+                if matches!(error.code, ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) && Instant::now() < deadline =>
+            {
+                if !connection.is_autocommit() {
+                    connection.execute_batch("ROLLBACK")?;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            other => return other,
+        }
+    }
+}
+
 impl Store {
     /// Opens (creating if needed) the state in `state_dir`.
     pub fn open(state_dir: &Path) -> Result<Self, StoreError> {
         let path = state_dir.join(FILE_NAME);
         let fail = |source| StoreError::Sqlite { path: path.clone(), source };
         let connection = Connection::open(&path).map_err(fail)?;
-        connection.busy_timeout(Duration::from_secs(10)).map_err(fail)?;
-        connection.pragma_update(None, "journal_mode", "WAL").map_err(fail)?;
-        // FULL: a committed transaction survives power loss, not only a crash of the process.
-        connection.pragma_update(None, "synchronous", "FULL").map_err(fail)?;
-        connection.execute_batch(SCHEMA).map_err(fail)?;
+        connection.busy_timeout(BUSY_TIMEOUT).map_err(fail)?;
+        prepare(&connection).map_err(fail)?;
         Ok(Self { connection, path, runs_dir: state_dir.join("runs") })
     }
 
@@ -312,9 +339,11 @@ impl Store {
     }
 
     /// Runs `work` in one transaction (given the runs directory), committed if it succeeds.
+    /// IMMEDIATE: the write lock is taken (waiting for it) at the start, so a transaction that
+    /// reads first is never refused at once when another process wrote meanwhile.
     fn in_transaction<T>(&mut self, work: impl FnOnce(&rusqlite::Transaction, &Path) -> rusqlite::Result<T>) -> Result<T, StoreError> {
         let fail = |source| StoreError::Sqlite { path: self.path.clone(), source };
-        let transaction = self.connection.transaction().map_err(fail)?;
+        let transaction = self.connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(fail)?;
         let done = work(&transaction, &self.runs_dir).map_err(fail)?;
         transaction.commit().map_err(fail)?;
         Ok(done)
