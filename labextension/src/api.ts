@@ -136,6 +136,23 @@ export class ApiError extends Error {
 /** The API could not be reached at all (the proxy's own error pages included). */
 export class Unreachable extends Error {}
 
+/** An answer that is not the API's: jupyter-server-proxy's HTML page when `runner serve` cannot start. */
+function fromTheProxy(response: Response): Unreachable {
+  return new Unreachable(
+    `the scheduler is not reachable (HTTP ${response.status} from the proxy)`
+  );
+}
+
+/** The API's JSON answer to a failed request, `{"error": ...}`, as an ApiError. */
+async function apiError(response: Response): Promise<ApiError> {
+  const body = (await response.json()) as unknown;
+  const message =
+    typeof body === 'object' && body !== null && 'error' in body
+      ? String((body as { error: unknown }).error)
+      : `HTTP ${response.status}`;
+  return new ApiError(response.status, message, body);
+}
+
 export class SchedulerApi {
   constructor(
     private readonly settings: ServerConnection.ISettings = ServerConnection.makeSettings()
@@ -166,10 +183,7 @@ export class SchedulerApi {
       !type.startsWith('application/json') &&
       !type.startsWith('text/plain')
     ) {
-      // jupyter-server-proxy answers with an HTML page when `runner serve` cannot start.
-      throw new Unreachable(
-        `the scheduler is not reachable (HTTP ${response.status} from the proxy)`
-      );
+      throw fromTheProxy(response);
     }
     if (type.startsWith('text/plain')) {
       const text = await response.text();
@@ -178,15 +192,10 @@ export class SchedulerApi {
       }
       return text as unknown as T;
     }
-    const body = (await response.json()) as unknown;
     if (!response.ok) {
-      const message =
-        typeof body === 'object' && body !== null && 'error' in body
-          ? String((body as { error: unknown }).error)
-          : `HTTP ${response.status}`;
-      throw new ApiError(response.status, message, body);
+      throw await apiError(response);
     }
-    return body as T;
+    return (await response.json()) as T;
   }
 
   private post<T>(path: string, body?: Json): Promise<T> {
@@ -333,17 +342,9 @@ export class SchedulerApi {
     }
     const type = response.headers.get('Content-Type') ?? '';
     if (!response.ok || !type.startsWith('text/event-stream')) {
-      if (type.startsWith('application/json')) {
-        const body = (await response.json()) as { error?: unknown };
-        throw new ApiError(
-          response.status,
-          String(body.error ?? `HTTP ${response.status}`),
-          body
-        );
-      }
-      throw new Unreachable(
-        `the scheduler is not reachable (HTTP ${response.status} from the proxy)`
-      );
+      throw type.startsWith('application/json')
+        ? await apiError(response)
+        : fromTheProxy(response);
     }
     if (!response.body) {
       return;

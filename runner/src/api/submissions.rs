@@ -27,10 +27,10 @@ use crate::pipeline::review::{self, Phase, ReviewError, SubmitOptions, Submitted
 const KEEP_FINISHED: usize = 50;
 
 /// How a job ended: the HTTP status the synchronous answer would have had, and its body.
-#[derive(Debug, Clone, Serialize)]
-pub struct Outcome {
-    pub status: u16,
-    pub result: Value,
+#[derive(Debug, Clone)]
+struct Outcome {
+    status: u16,
+    result: Value,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -155,7 +155,7 @@ fn forget_old(jobs: &mut VecDeque<Arc<Job>>) {
 
 /// The status the answer of a finished submission has: 201 for a review branch, 422 for a
 /// failed trial run (nothing created).
-pub fn status(submitted: &Submitted) -> StatusCode {
+fn status(submitted: &Submitted) -> StatusCode {
     match submitted {
         Submitted::TrialFailed { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         Submitted::Created(_) => StatusCode::CREATED,

@@ -511,10 +511,21 @@ pub fn parse(text: &str, dir: &Path, read_on: ReadOn, exists: &dyn Fn(&Path) -> 
         return Err(check.problems);
     }
     match (name, notebook, owner, purpose, cron, timezone, start_date) {
-        (Some(name), Some(notebook), Some(owner), Some(purpose), Some(cron), Some(timezone), Some(start_date)) => {
-            let catchup = raw.catchup;
-            Ok(Spec { name, notebook, owner, purpose, cron, timezone, start_date, catchup, parameters, trigger, limits, retries, notify })
-        }
+        (Some(name), Some(notebook), Some(owner), Some(purpose), Some(cron), Some(timezone), Some(start_date)) => Ok(Spec {
+            name,
+            notebook,
+            owner,
+            purpose,
+            cron,
+            timezone,
+            start_date,
+            catchup: raw.catchup,
+            parameters,
+            trigger,
+            limits,
+            retries,
+            notify,
+        }),
         _ => Err(vec![Problem { line: 1, column: 1, message: "the spec is incomplete".into() }]),
     }
 }

@@ -362,17 +362,21 @@ impl Store {
 
     /// A schedule main holds now.
     pub fn schedule(&self, name: &str) -> Result<ScheduleRow, StoreError> {
-        self.schedule_where(name, "AND active")
+        self.find_schedule(name, false)
     }
 
     /// A schedule as main last held it, also after it left main: its runs may still owe notices.
     pub fn schedule_as_last_seen(&self, name: &str) -> Result<ScheduleRow, StoreError> {
-        self.schedule_where(name, "")
+        self.find_schedule(name, true)
     }
 
-    fn schedule_where(&self, name: &str, condition: &str) -> Result<ScheduleRow, StoreError> {
+    fn find_schedule(&self, name: &str, also_removed: bool) -> Result<ScheduleRow, StoreError> {
         self.connection
-            .query_row(&format!("SELECT {SCHEDULE_COLUMNS} FROM schedules WHERE name = ?1 {condition}"), [name], schedule_row)
+            .query_row(
+                &format!("SELECT {SCHEDULE_COLUMNS} FROM schedules WHERE name = ?1 AND (active OR ?2)"),
+                params![name, also_removed],
+                schedule_row,
+            )
             .optional()
             .map_err(self.fail())?
             .ok_or_else(|| StoreError::UnknownSchedule(name.to_owned()))
