@@ -789,3 +789,12 @@ def git(repo: Path, *args: str) -> str:
     return subprocess.run(
         ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True
     ).stdout
+
+
+def new_repo(path: Path) -> Path:
+    """A new git repository at `path` (made if missing) on branch main, with a committer set."""
+    path.mkdir(parents=True, exist_ok=True)
+    git(path, "init", "-q", "-b", "main")
+    git(path, "config", "user.email", "test@example.com")
+    git(path, "config", "user.name", "Tiffin Test")
+    return path

@@ -26,7 +26,16 @@ from zoneinfo import ZoneInfo
 import nbformat
 import pytest
 
-from conftest import REPO_ROOT, Receiver, Runner, code, git, make_notebook, write_notebook
+from conftest import (
+    REPO_ROOT,
+    Receiver,
+    Runner,
+    code,
+    git,
+    make_notebook,
+    new_repo,
+    write_notebook,
+)
 
 AIRFLOW_TIMEOUT = 300
 LOGICAL = "2099-11-20T06:00:00+00:00"  # 06:00 in London (winter: UTC)
@@ -174,10 +183,7 @@ def airflow(airflow_venv: Path, migrated_db: Path, runner: Runner, tmp_path: Pat
 
 
 def init_repo(path: Path) -> Path:
-    path.mkdir(parents=True)
-    git(path, "init", "-q", "-b", "main")
-    git(path, "config", "user.name", "Tiffin Test")
-    git(path, "config", "user.email", "test@example.com")
+    new_repo(path)
     (path / "tiffin.toml").write_text(CONFIG)
     (path / ".gitignore").write_text("warehouse.db\n")
     (path / "reports").mkdir()

@@ -24,7 +24,16 @@ from urllib.parse import quote
 
 import pytest
 
-from conftest import REPO_ROOT, RunHandle, Runner, code, git, make_notebook, write_notebook
+from conftest import (
+    REPO_ROOT,
+    RunHandle,
+    Runner,
+    code,
+    git,
+    make_notebook,
+    new_repo,
+    write_notebook,
+)
 
 EXIT_USAGE = 2
 WAIT = 90.0
@@ -42,10 +51,7 @@ def spec(name: str, notebook: str) -> str:
 def make_repo(root: Path) -> Path:
     """A repository whose main branch has three schedules: one that succeeds, one whose second
     cell raises, and a slow one (in a subdirectory)."""
-    root.mkdir()
-    git(root, "init", "-q", "-b", "main")
-    git(root, "config", "user.email", "test@example.com")
-    git(root, "config", "user.name", "Test")
+    new_repo(root)
     notebooks = {
         "ok": ["x = 6 * 7", "print('the answer is', x)"],
         "bad": ["y = 1", "raise ValueError('no such customer')"],

@@ -24,7 +24,16 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from conftest import REPO_ROOT, VENV_BIN, Runner, code, git, make_notebook, write_notebook
+from conftest import (
+    REPO_ROOT,
+    VENV_BIN,
+    Runner,
+    code,
+    git,
+    make_notebook,
+    new_repo,
+    write_notebook,
+)
 
 CHROMIUM = Path(os.environ.get("TIFFIN_CHROMIUM", "/usr/bin/chromium"))
 SHOTS = REPO_ROOT / "tests" / ".artifacts" / "labextension"
@@ -39,13 +48,24 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def daily_spec(name: str, notebook: str) -> str:
+    """A schedule at 06:00 UTC every day, for the reporting purpose."""
+    return (
+        f'name = "{name}"\nnotebook = "{notebook}"\nowner = "ana@example.com"\n'
+        'purpose = "reporting"\ncadence = "0 6 * * *"\ntimezone = "UTC"\n'
+    )
+
+
+def commit_all(root: Path) -> Path:
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "notebooks")
+    return root
+
+
 def make_repo(root: Path) -> Path:
     """A repository with a notebook to schedule (a parameters cell, no schedule yet) and, on
     main already, a schedule whose notebook fails in its second cell."""
-    root.mkdir()
-    git(root, "init", "-q", "-b", "main")
-    git(root, "config", "user.email", "test@example.com")
-    git(root, "config", "user.name", "Test")
+    new_repo(root)
     report = make_notebook(
         [
             code('run_date = "2026-11-01"  # the day to report\nfactor = 2', tags=["parameters"]),
@@ -55,13 +75,8 @@ def make_repo(root: Path) -> Path:
     write_notebook(report, root / "daily_report.ipynb")
     broken = make_notebook([code("customers = {}"), code("raise ValueError('no such customer')")])
     write_notebook(broken, root / "broken.ipynb")
-    (root / "broken.schedule.toml").write_text(
-        'name = "broken"\nnotebook = "broken.ipynb"\nowner = "ana@example.com"\n'
-        'purpose = "reporting"\ncadence = "0 6 * * *"\ntimezone = "UTC"\n'
-    )
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", "notebooks")
-    return root
+    (root / "broken.schedule.toml").write_text(daily_spec("broken", "broken.ipynb"))
+    return commit_all(root)
 
 
 POLICY = """[policy]
@@ -77,10 +92,7 @@ def make_live_repo(root: Path) -> Path:
     """A repository with a policy listing purposes, a notebook to schedule whose third cell has
     a lint finding (a warning: still schedulable) and whose second sleeps (a trial run long
     enough to be seen going), and, on main already, a schedule whose notebook sleeps too."""
-    root.mkdir()
-    git(root, "init", "-q", "-b", "main")
-    git(root, "config", "user.email", "test@example.com")
-    git(root, "config", "user.name", "Test")
+    new_repo(root)
     (root / "tiffin.toml").write_text(POLICY)
     sleepy = make_notebook(
         [
@@ -93,34 +105,21 @@ def make_live_repo(root: Path) -> Path:
     write_notebook(sleepy, root / "sleepy.ipynb")
     slow = make_notebook([code("import time"), code("time.sleep(4)"), code("print('slept well')")])
     write_notebook(slow, root / "slow.ipynb")
-    (root / "slow.schedule.toml").write_text(
-        'name = "slow"\nnotebook = "slow.ipynb"\nowner = "ana@example.com"\n'
-        'purpose = "reporting"\ncadence = "0 6 * * *"\ntimezone = "UTC"\n'
-    )
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", "notebooks")
-    return root
+    (root / "slow.schedule.toml").write_text(daily_spec("slow", "slow.ipynb"))
+    return commit_all(root)
 
 
 def make_nested_repo(root: Path) -> Path:
     """A repository whose notebooks are in `reports/` (where Jupyter is started), with a
     schedule of `reports/broken.ipynb` on main."""
-    root.mkdir()
-    git(root, "init", "-q", "-b", "main")
-    git(root, "config", "user.email", "test@example.com")
-    git(root, "config", "user.name", "Test")
+    new_repo(root)
     (root / "reports").mkdir()
     broken = make_notebook([code("customers = {}"), code("raise ValueError('no such customer')")])
     write_notebook(broken, root / "reports" / "broken.ipynb")
-    (root / "reports" / "broken.schedule.toml").write_text(
-        'name = "nested"\nnotebook = "broken.ipynb"\nowner = "ana@example.com"\n'
-        'purpose = "reporting"\ncadence = "0 6 * * *"\ntimezone = "UTC"\n'
-    )
+    (root / "reports" / "broken.schedule.toml").write_text(daily_spec("nested", "broken.ipynb"))
     report = make_notebook([code("print('total', 42)")])
     write_notebook(report, root / "reports" / "daily.ipynb")
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", "notebooks")
-    return root
+    return commit_all(root)
 
 
 @dataclass

@@ -21,7 +21,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
-from conftest import Receiver, Runner, code, make_notebook, write_notebook
+from conftest import Receiver, Runner, RunResult, code, make_notebook, write_notebook
 
 EXIT_NOT_DELIVERED = 1
 EXIT_USAGE = 2
@@ -288,6 +288,37 @@ def test_e_mail_without_smtp_settings_or_password_is_a_clear_failure(
     assert [r["result"] for r in records] == ["failed", "failed"]
 
 
+def notify_test_over_tls(
+    runner: Runner,
+    tmp_path: Path,
+    mailbox: Mailbox,
+    context: ssl.SSLContext,
+    mode: str,
+    settings: str = "",
+) -> tuple[RunResult, int]:
+    """`runner schedule notify-test` against an SMTP server with `context`'s certificate, over
+    STARTTLS (`mode` "starttls", required by the server) or implicit TLS ("tls"); `settings` are
+    more `[notify]` lines. What the runner did, and the server's port."""
+    port = free_port()
+    if mode == "starttls":
+        controller = Controller(
+            mailbox, hostname="127.0.0.1", port=port, tls_context=context, require_starttls=True
+        )
+    else:
+        controller = Controller(mailbox, hostname="127.0.0.1", port=port, ssl_context=context)
+    controller.start()
+    try:
+        spec = write_setup(
+            tmp_path,
+            f'[[notify]]\nemail = "{OWNER}"\n',
+            f'[notify]\nsmtp_host = "127.0.0.1"\nsmtp_port = {port}\nsmtp_tls = "{mode}"\n'
+            f'{settings}from = "{SENDER}"\nattempts = 1\n',
+        )
+        return runner.run_raw(["schedule", "notify-test", str(spec)]), port
+    finally:
+        controller.stop()
+
+
 def test_starttls_refuses_a_certificate_it_cannot_trust(runner: Runner, tmp_path: Path) -> None:
     """With smtp_tls = "starttls" the connection is upgraded and the server's certificate checked
     against the web PKI roots: a self-signed one is refused, and nothing is sent in the clear."""
@@ -303,21 +334,7 @@ def test_starttls_refuses_a_certificate_it_cannot_trust(runner: Runner, tmp_path
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
     mailbox = Mailbox()
-    port = free_port()
-    controller = Controller(
-        mailbox, hostname="127.0.0.1", port=port, tls_context=context, require_starttls=True
-    )
-    controller.start()
-    try:
-        spec = write_setup(
-            tmp_path,
-            f'[[notify]]\nemail = "{OWNER}"\n',
-            f'[notify]\nsmtp_host = "127.0.0.1"\nsmtp_port = {port}\nsmtp_tls = "starttls"\n'
-            f'from = "{SENDER}"\nattempts = 1\n',
-        )
-        sent = runner.run_raw(["schedule", "notify-test", str(spec)])
-    finally:
-        controller.stop()
+    sent, port = notify_test_over_tls(runner, tmp_path, mailbox, context, "starttls")
     assert sent.returncode == EXIT_NOT_DELIVERED, sent.describe()
     failed = sent.stdout.splitlines()[0]
     assert failed.startswith(f"FAILED    email:{OWNER} (1 attempt): SMTP 127.0.0.1:{port}: "), (
@@ -378,24 +395,8 @@ def test_tls_is_verified_against_the_private_ca_of_smtp_ca_file(
     tiffin.toml) makes STARTTLS and implicit TLS trust it, and the e-mail goes over TLS."""
     ca, context = private_ca(tmp_path / "certs")
     mailbox = TlsMailbox()
-    port = free_port()
-    if mode == "starttls":
-        controller = Controller(
-            mailbox, hostname="127.0.0.1", port=port, tls_context=context, require_starttls=True
-        )
-    else:
-        controller = Controller(mailbox, hostname="127.0.0.1", port=port, ssl_context=context)
-    controller.start()
-    try:
-        spec = write_setup(
-            tmp_path,
-            f'[[notify]]\nemail = "{OWNER}"\n',
-            f'[notify]\nsmtp_host = "127.0.0.1"\nsmtp_port = {port}\nsmtp_tls = "{mode}"\n'
-            f'smtp_ca_file = "{ca.relative_to(tmp_path)}"\nfrom = "{SENDER}"\nattempts = 1\n',
-        )
-        sent = runner.run_raw(["schedule", "notify-test", str(spec)])
-    finally:
-        controller.stop()
+    trust = f'smtp_ca_file = "{ca.relative_to(tmp_path)}"\n'
+    sent, _ = notify_test_over_tls(runner, tmp_path, mailbox, context, mode, trust)
     assert sent.returncode == 0, sent.describe()
     assert sent.stdout.startswith(f"delivered email:{OWNER} (1 attempt)"), sent.stdout
     assert [m["To"] for m in mailbox.messages()] == [OWNER]

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 import jinja2
 import pytest
 
-from conftest import Runner, RunResult, code, make_notebook, write_notebook
+from conftest import Runner, RunResult, code, make_notebook, new_repo, write_notebook
 
 EXIT_NOT_SCHEDULABLE = 1
 EXIT_USAGE = 2
@@ -98,14 +98,6 @@ def git(repo: Path, *args: str) -> str:
     return done.stdout.strip()
 
 
-def init_repo(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
-    git(path, "init", "-q", "-b", "main")
-    git(path, "config", "user.name", "Tiffin Test")
-    git(path, "config", "user.email", "test@example.com")
-    return path
-
-
 def totals_notebook(path: Path, *, failing: bool = False) -> Path:
     cells = [
         code("run_date = '2000-01-01'", tags=["parameters"]),
@@ -146,7 +138,7 @@ class Project:
 
 
 def make_project(tmp_path: Path, *, failing: bool = False) -> Project:
-    repo = init_repo(tmp_path / "repo")
+    repo = new_repo(tmp_path / "repo")
     reports = repo / "reports"
     reports.mkdir()
     (repo / "tiffin.toml").write_text(CONFIG)
@@ -182,7 +174,7 @@ def submit(
 
 
 def golden_preview(runner: Runner, tmp_path: Path) -> tuple[Path, dict[str, Any]]:
-    repo = init_repo(tmp_path / "golden")
+    repo = new_repo(tmp_path / "golden")
     (repo / "reports").mkdir()
     write_notebook(make_notebook([code("x = 1")]), repo / "reports" / "daily_sales.ipynb")
     spec = repo / "reports" / "daily_sales.schedule.toml"

@@ -20,7 +20,16 @@ from typing import Any
 
 import pytest
 
-from conftest import Receiver, RunHandle, Runner, code, git, make_notebook, write_notebook
+from conftest import (
+    Receiver,
+    RunHandle,
+    Runner,
+    code,
+    git,
+    make_notebook,
+    new_repo,
+    write_notebook,
+)
 
 EXIT_USAGE = 2
 WAIT = 90.0
@@ -30,11 +39,7 @@ class Repo:
     """A git repository whose main branch holds notebooks and schedule specs."""
 
     def __init__(self, root: Path) -> None:
-        self.root = root
-        root.mkdir()
-        git(root, "init", "-q", "-b", "main")
-        git(root, "config", "user.email", "test@example.com")
-        git(root, "config", "user.name", "Test")
+        self.root = new_repo(root)
 
     def write(self, relative: str, text: str) -> Path:
         path = self.root / relative
